@@ -1,0 +1,53 @@
+# Two commands matter on a fresh machine: `make serve` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+MODEL  ?= all
+# Real MNIST: the shared copy beside the checkout when present, else ./data (MNIST_DATA_DIR wins).
+DATA_DIR ?= $(or $(MNIST_DATA_DIR),$(if $(wildcard ../shared/data/MNIST/raw),../shared/data,data))
+ARGS   ?=
+
+.PHONY: install install-dev serve train test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Serving alone: ONNX Runtime, no torch.
+$(VENV)/.serve: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Training, tests and tooling: torch pinned to 2.13.0 (a CPU wheel here; see README for CUDA).
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(VENV)/.serve $@
+
+install: $(VENV)/.serve
+install-dev: $(VENV)/.dev
+
+serve: $(VENV)/.serve
+	$(BIN)/python -m serving --host $(HOST) --port $(PORT) $(ARGS)
+
+train: $(VENV)/.dev
+	$(BIN)/python -m training $(MODEL) --data-dir $(DATA_DIR) $(ARGS)
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.train_speed --data-dir $(DATA_DIR) $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
