@@ -89,31 +89,29 @@ def write_json(path: Path, data: object) -> None:
     os.replace(tmp, path)
 
 
-def publish(root: Path, name: str, write: Callable[[Path], None], keep: int = 2) -> Path:
-    """Write a new version through `write(folder)` and swap it in only once `write` returns.
+def publish(root: Path, name: str, write: Callable[[Path, int], None], keep: int = 2) -> Path:
+    """Write a new version through `write(folder, version)` and swap it in once `write` returns.
 
     `write` must fill the folder completely (and raise if anything fails to verify). On any
     exception the temporary folder is removed and the existing versions stay as they were.
-    Returns the folder of the new version. Keeps the newest `keep` versions.
+    Returns the folder of the new version. Keeps the newest `keep` versions (0: keep all).
     """
     parent = Path(root) / name
     parent.mkdir(parents=True, exist_ok=True)
+    version = (versions(root, name) or [0])[-1] + 1
+    target = parent / str(version)
     tmp = parent / f".tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
-        write(tmp)
+        write(tmp, version)
         for f in tmp.rglob("*"):
             if f.is_file():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
-        while True:
-            target = parent / str((versions(root, name) or [0])[-1] + 1)
-            try:
-                os.rename(tmp, target)  # atomic; fails if another writer took this number
-                break
-            except OSError:
-                if not target.exists():
-                    raise
+        try:
+            os.rename(tmp, target)  # atomic; refuses to replace a version that already exists
+        except OSError as e:
+            raise ArtifactError(f"{target} appeared while writing it: two runs at once?") from e
         _fsync_dir(parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
