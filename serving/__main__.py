@@ -1,0 +1,54 @@
+"""`python -m serving [flags]`: run the service with uvicorn. Flags override SERVING_* variables."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+from serving.settings import Settings
+
+
+def parse_args(argv: list[str] | None = None) -> Settings:
+    defaults = Settings()
+    p = argparse.ArgumentParser(prog="python -m serving", description=__doc__)
+    p.add_argument("--host", default=defaults.host)
+    p.add_argument("--port", type=int, default=defaults.port)
+    p.add_argument("--workers", type=int, default=defaults.workers)
+    p.add_argument("--models-dir", default=str(defaults.models_dir))
+    p.add_argument("--models", nargs="+", default=defaults.models, help="Models to serve.")
+    p.add_argument("--backend", choices=["onnx", "torch"], default=defaults.backend)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=defaults.device)
+    p.add_argument("--threads", type=int, default=defaults.threads)
+    p.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size)
+    p.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms)
+    p.add_argument(
+        "--no-batching", dest="batching", action="store_false", default=defaults.batching
+    )
+    p.add_argument("--log-level", default=defaults.log_level)
+    args = vars(p.parse_args(argv))
+    return Settings(**args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_args(argv)
+    # Worker processes rebuild the app from the environment, so hand every setting down there.
+    for key, value in settings.model_dump(mode="json").items():
+        os.environ[f"SERVING_{key.upper()}"] = (
+            value if isinstance(value, str) else __import__("json").dumps(value)
+        )
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+if __name__ == "__main__":
+    main()

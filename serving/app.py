@@ -1,0 +1,50 @@
+"""The application factory. Every entry point (uvicorn, its workers, Ray Serve, the images) calls
+create_app(); nothing about the service is set up anywhere else.
+
+    uvicorn --factory serving.app:create_app        # settings from SERVING_* variables
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from serving import errors
+from serving.registry import Registry
+from serving.routes import models, predict
+from serving.settings import Settings
+
+log = logging.getLogger("serving")
+
+DESCRIPTION = """Predictions from the classic PyTorch starter models: MNIST digits (LeNet-5 and an
+MLP), two Gaussian clusters of 2-D points, and a fitted y = x² curve. Every error answers JSON
+`{"error": "<field>: <problem>", "field": "<field>"}`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = Registry(settings)
+        app.state.registry = registry
+        # Load in the background: /healthz answers at once, /readyz says 503 until loaded.
+        app.state.loading = asyncio.create_task(registry.load_all())
+        try:
+            yield
+        finally:
+            app.state.loading.cancel()
+            await registry.close()
+
+    app = FastAPI(
+        title="starter-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(predict.router)
+    app.include_router(models.router)
+    return app

@@ -1,0 +1,149 @@
+"""Dynamic batching: concurrent requests for one model become one call of its runner.
+
+Each model has one Batcher: a bounded queue and one worker task. The worker takes the oldest
+request and, without waiting (unless max_wait is set), everything else already queued up to
+max_batch inputs, runs them as one array in a thread, and hands each caller its own rows in order.
+A request that alone holds max_batch inputs or more runs alone, unsplit. A lone request never
+waits for company, so batching costs nothing at low load and batches form by themselves under
+load. A caller that gives up (client gone, timeout) while still queued is taken out of the queue
+and never computed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Overloaded(Exception):
+    """The model's queue is full; the caller should retry later (503)."""
+
+
+@dataclass(eq=False)
+class _Job:
+    x: np.ndarray
+    future: asyncio.Future[np.ndarray]
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    items: int = 0
+    cancelled: int = 0
+    rejected: int = 0
+    last_batch_size: int = 0
+
+
+class Batcher:
+    def __init__(
+        self,
+        run: Callable[[np.ndarray], np.ndarray],
+        executor: Executor,
+        max_batch: int = 64,
+        max_wait_s: float = 0.0,
+        max_queue: int = 1024,
+        merge: bool = True,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._run = run
+        self._executor = executor
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.max_queue = max_queue
+        self.merge = merge
+        self._on_batch = on_batch
+        self._queue: collections.deque[_Job] = collections.deque()
+        self.queued_items = 0  # inputs waiting, not yet running
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._closing = False
+        self.stats = BatchStats()
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._loop())
+
+    async def submit(self, x: np.ndarray) -> np.ndarray:
+        """Run x (N, ...) through the model; answers (N, ...) rows for exactly these inputs."""
+        if self._closing:
+            raise Overloaded("model is being replaced")
+        n = len(x)
+        if self.queued_items + n > self.max_queue and self.queued_items > 0:
+            self.stats.rejected += 1
+            raise Overloaded(f"queue full ({self.queued_items} inputs waiting)")
+        job = _Job(x, asyncio.get_running_loop().create_future())
+        self._queue.append(job)
+        self.queued_items += n
+        self._wake.set()
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            if self._dequeue(job):  # still waiting: never computed
+                self.stats.cancelled += 1
+            raise
+
+    def _dequeue(self, job: _Job) -> bool:
+        try:
+            self._queue.remove(job)
+        except ValueError:
+            return False  # already taken into a batch
+        self.queued_items -= len(job.x)
+        return True
+
+    def _take(self) -> list[_Job]:
+        jobs = [self._queue.popleft()]
+        total = len(jobs[0].x)
+        while self.merge and self._queue and total + len(self._queue[0].x) <= self.max_batch:
+            job = self._queue.popleft()
+            jobs.append(job)
+            total += len(job.x)
+        self.queued_items -= total
+        return jobs
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+            if self.merge and self.max_wait_s > 0 and self.queued_items < self.max_batch:
+                await asyncio.sleep(self.max_wait_s)  # let a fuller batch gather
+                if not self._queue:  # everyone left meanwhile
+                    continue
+            jobs = self._take()
+            x = jobs[0].x if len(jobs) == 1 else np.concatenate([j.x for j in jobs])
+            started = time.perf_counter()
+            try:
+                y = await loop.run_in_executor(self._executor, self._run, x)
+            except Exception as e:  # the model failed: every caller in the batch learns why
+                for j in jobs:
+                    if not j.future.done():
+                        j.future.set_exception(e)
+                continue
+            self.stats.batches += 1
+            self.stats.items += len(x)
+            self.stats.last_batch_size = len(x)
+            if self._on_batch is not None:
+                self._on_batch(len(x), time.perf_counter() - started)
+            offset = 0
+            for j in jobs:
+                n = len(j.x)
+                if not j.future.done():  # a caller may have gone while its batch ran
+                    j.future.set_result(y[offset : offset + n])
+                offset += n
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop (used when a new version replaces this one)."""
+        self._closing = True
+        self._wake.set()
+        if self._worker is not None:
+            await self._worker

@@ -1,0 +1,157 @@
+"""Request bodies to validated float32 arrays, in one pass, with errors that name the field.
+
+The fast path is orjson + one numpy conversion. Only when something is wrong does Python walk
+the input to say exactly where (e.g. `images[3][27]: expected a number, got a string`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pydantic_core
+from starlette.requests import Request
+
+from serving.errors import ApiError
+
+
+class BodyTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than the limit of {limit} bytes", "body")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing (413) as soon as it passes the limit, declared or not."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "invalid Content-Length header", "content-length")
+        if int(declared) > limit:
+            raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """A JSON object, or a 415/400 that says what is wrong."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise ApiError(
+            415, f"expected Content-Type application/json, got {media or 'none'}", "content-type"
+        )
+    if not body:
+        raise ApiError(400, "request body is empty", "body")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        try:  # NaN and Infinity are not JSON, but some clients send them: name where they are
+            data = pydantic_core.from_json(body, allow_inf_nan=True)
+        except ValueError:
+            raise ApiError(400, f"malformed JSON: {e}", "body") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, f"expected a JSON object, got {_kind(data)}", "body")
+    return data
+
+
+def _kind(v: object) -> str:
+    if v is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+        int: "a number",
+        float: "a number",
+    }.get(type(v), type(v).__name__)
+
+
+def _find_problem(v: object, path: str, shape: tuple[int, ...]) -> tuple[str, str] | None:
+    """Walk v against the expected shape; the first (field, problem) found, or None."""
+    if not shape:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return path, f"expected a number, got {_kind(v)}"
+        return None
+    if not isinstance(v, list):
+        return path, f"expected a list of {shape[0]}, got {_kind(v)}"
+    if len(v) != shape[0]:
+        return path, f"expected {shape[0]} values, got {len(v)}"
+    for i, item in enumerate(v):
+        found = _find_problem(item, f"{path}[{i}]", shape[1:])
+        if found:
+            return found
+    return None
+
+
+def to_array(
+    items: object,
+    field: str,
+    shapes: tuple[tuple[int, ...], ...],
+    value_range: tuple[float, float] | None,
+    max_items: int,
+) -> np.ndarray:
+    """A JSON list of items, each of one of `shapes`, as float32 (N, *shapes[0]).
+
+    Items may take any of the accepted shapes (e.g. 28x28 or 784 flat) but all must take the
+    same one. Checks: a non-empty list, at most max_items (413), every value a finite number,
+    every value inside value_range.
+    """
+    if not isinstance(items, list):
+        raise ApiError(422, f"expected a list, got {_kind(items)}", field)
+    if not items:
+        raise ApiError(422, "must hold at least one item", field)
+    if len(items) > max_items:
+        raise ApiError(413, f"{len(items)} items is more than the limit of {max_items}", field)
+    try:
+        arr = np.array(items)
+    except (ValueError, TypeError):
+        arr = None
+    if arr is None or arr.dtype.kind not in "iuf" or arr.shape[1:] not in shapes:
+        first = shapes[0] if shapes[0] else ()
+        for shape in shapes:  # the shape the first item seems to be going for
+            if isinstance(items[0], list) and shape and len(items[0]) == shape[0]:
+                first = shape
+        for i, item in enumerate(items):
+            found = _find_problem(item, f"{field}[{i}]", first)
+            if found:
+                raise ApiError(422, found[1], found[0])
+        raise ApiError(422, "items must all have the same shape", field)
+    arr = arr.astype(np.float32, copy=False)
+    bad = ~np.isfinite(arr)
+    if value_range is not None:
+        lo, hi = value_range
+        bad |= (arr < lo) | (arr > hi)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = field + "".join(f"[{i}]" for i in index)
+        value = arr[index]
+        if not np.isfinite(value):
+            raise ApiError(422, f"expected a finite number, got {value}", where)
+        raise ApiError(
+            422, f"value {value:g} is outside {value_range[0]:g}-{value_range[1]:g}", where
+        )
+    return arr
+
+
+def model_name(data: dict[str, Any], default: str) -> str:
+    name = data.get("model", default)
+    if name is None:
+        return default
+    if not isinstance(name, str):
+        raise ApiError(422, f"expected a model name, got {_kind(name)}", "model")
+    return name
+
+
+def check_keys(data: dict[str, Any], allowed: set[str], required: str) -> None:
+    if required not in data:
+        raise ApiError(422, "field required", required)
+    extra = sorted(set(data) - allowed)
+    if extra:
+        raise ApiError(422, f"unknown field (expected {', '.join(sorted(allowed))})", extra[0])

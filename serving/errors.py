@@ -1,0 +1,76 @@
+"""Every error leaves as JSON: {"error": "<field>: <problem>", "field": "<field>"}.
+
+The `error` string is what the Open Inference Protocol asks for; `field` says where, for clients
+that want to point at it. No body ever carries a stack trace, a file path or a key.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("serving")
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.headers = headers
+
+
+def error_response(
+    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    text = f"{field}: {message}" if field else message
+    body = orjson.dumps({"error": text, "field": field} if field else {"error": text})
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def field_path(loc: tuple[str | int, ...] | list[str | int]) -> str:
+    """('images', 0, 3) -> 'images[0][3]'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, e: ApiError) -> Response:
+        return error_response(e.status, e.message, e.field, e.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, e: RequestValidationError) -> Response:
+        first = e.errors()[0]
+        loc = [p for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        return error_response(422, first.get("msg", "invalid"), field_path(loc) or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, e: StarletteHTTPException) -> Response:
+        return error_response(e.status_code, str(e.detail), headers=e.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, e: Exception) -> Response:
+        rid = getattr(request.state, "request_id", None)
+        log.error(
+            "internal error in %s %s: %s",
+            request.method,
+            request.url.path,
+            type(e).__name__,
+            extra={"request_id": rid},
+        )
+        return error_response(500, "internal error" + (f" (request id {rid})" if rid else ""))

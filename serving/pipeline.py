@@ -1,0 +1,68 @@
+"""The steps every prediction request passes through, whatever its endpoint or protocol:
+
+    decode (endpoint-specific: body -> float32 array)  ->  infer (here)  ->  encode (endpoint)
+
+`infer` hands the array to the model's batcher, and gives up cleanly when the client goes away
+(the queued work is dropped, never computed), when the queue is full (503), or when the answer
+takes longer than the request timeout (504; the model itself is left alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from serving.batching import Overloaded
+from serving.errors import ApiError
+from serving.registry import Entry
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read already)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def infer(request: Request, entry: Entry, x: np.ndarray, timeout_s: float) -> np.ndarray:
+    work = asyncio.ensure_future(entry.batcher.submit(x))
+    gone = asyncio.ensure_future(_client_gone(request))
+    try:
+        done, _ = await asyncio.wait(
+            {work, gone}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        gone.cancel()
+    if work in done:
+        try:
+            return work.result()
+        except Overloaded as e:
+            raise ApiError(
+                503,
+                f"model {entry.spec.name!r} is overloaded: {e}; retry later",
+                headers={"Retry-After": "1"},
+            ) from None
+    work.cancel()  # leaves the queue if still waiting; a running batch finishes on its own
+    if gone in done:
+        raise asyncio.CancelledError("client disconnected")
+    raise ApiError(504, f"no answer within {timeout_s:g} s", headers={"Retry-After": "1"})
+
+
+def json_response(content: dict[str, Any], status: int = 200) -> Response:
+    return Response(
+        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def classes(entry: Entry, probs: np.ndarray, key: str) -> list[dict[str, Any]]:
+    """Per-item answers of a classifier: the class and its probability vector."""
+    best = probs.argmax(axis=1).tolist()
+    return [{key: b, "probabilities": p} for b, p in zip(best, probs, strict=True)]

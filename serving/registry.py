@@ -1,0 +1,180 @@
+"""The models being served: loaded from the repository, verified, probed, swapped atomically.
+
+State lives on disk (the model repository); this object only holds what this process loaded
+from it. A load verifies the files against the card's SHA-256, builds the runner, and runs the
+spec's example input through it before the new version replaces the old one. A failed load
+leaves the old version serving and is reported by name. Requests hold the entry they started
+with, so a reload never changes the model under a request in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models import store
+from models.spec import SPECS, ModelSpec
+from serving.backends import Runner, default_threads, files_for, make_runner
+from serving.batching import Batcher
+from serving.errors import ApiError
+from serving.settings import Settings, resolve_device
+
+log = logging.getLogger("serving")
+
+
+@dataclass(eq=False)
+class Entry:
+    spec: ModelSpec
+    version: int
+    folder: Path
+    card: dict[str, Any]
+    runner: Runner
+    batcher: Batcher
+    load_seconds: float
+    loaded_at: float = field(default_factory=time.time)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.spec.name,
+            "version": str(self.version),
+            "family": self.spec.family,
+            "task": self.spec.task,
+            "backend": self.runner.backend,
+            "device": self.runner.device,
+            "input": self.card.get("input"),
+            "output": self.card.get("output"),
+            "labels": list(self.spec.labels),
+            "metrics": self.card.get("test_metrics", {}),
+            "load_seconds": round(self.load_seconds, 4),
+        }
+
+
+class Registry:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.threads = settings.threads or default_threads(settings.workers)
+        self.entries: dict[str, Entry] = {}
+        self.failures: dict[str, str] = {}
+        self.loading: set[str] = set()
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, len(settings.models)), thread_name_prefix="infer"
+        )
+        self._load_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # ---- lookup -------------------------------------------------------------------------
+    def get(self, name: str, family: str | None = None) -> Entry:
+        spec = SPECS.get(name)
+        if spec is None or name not in self.settings.models:
+            raise ApiError(
+                404, f"unknown model {name!r} (serving: {', '.join(self.settings.models)})", "model"
+            )
+        if family is not None and spec.family != family:
+            raise ApiError(422, f"model {name!r} does not answer {family}", "model")
+        entry = self.entries.get(name)
+        if entry is None:
+            reason = self.failures.get(name, "still loading")
+            raise ApiError(
+                503,
+                f"model {name!r} is not available: {reason}",
+                "model",
+                headers={"Retry-After": "1"},
+            )
+        return entry
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.settings.models) and all(n in self.entries for n in self.settings.models)
+
+    # ---- loading ------------------------------------------------------------------------
+    def _build(self, name: str, version: int | None) -> tuple[Runner, Path, dict[str, Any], int]:
+        """Blocking: verify, build the runner, probe it. Raises on any problem."""
+        spec = SPECS[name]
+        folder = store.version_dir(self.settings.models_dir, name, version)
+        card = store.verify(folder, files_for(self.settings.backend))
+        runner = make_runner(spec, folder, self.settings.backend, self.device, self.threads)
+        probe = spec.example()[None]
+        out = runner(probe)
+        if out.shape != (1, *spec.output.shape) or not np.isfinite(out).all():
+            raise store.ArtifactError(f"probe input gave a bad answer (shape {out.shape})")
+        return runner, folder, card, int(folder.name)
+
+    async def load(self, name: str, version: int | None = None) -> Entry:
+        """Load (or reload) one model; on failure the current version, if any, keeps serving."""
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            self.loading.add(name)
+            started = time.perf_counter()
+            try:
+                runner, folder, card, ver = await asyncio.wait_for(
+                    asyncio.get_running_loop().run_in_executor(
+                        self._load_executor, self._build, name, version
+                    ),
+                    self.settings.load_timeout_s,
+                )
+            except Exception as e:
+                reason = (
+                    f"{type(e).__name__}: {e}"
+                    if not isinstance(e, TimeoutError)
+                    else (f"load took longer than {self.settings.load_timeout_s:g} s")
+                )
+                self.failures[name] = reason
+                log.error("model %s refused: %s", name, reason)
+                raise
+            finally:
+                self.loading.discard(name)
+            entry = Entry(
+                SPECS[name],
+                ver,
+                folder,
+                card,
+                runner,
+                self._batcher(runner),
+                time.perf_counter() - started,
+            )
+            entry.batcher.start()
+            old = self.entries.get(name)
+            self.entries[name] = entry  # the swap: new requests see the new version from here
+            self.failures.pop(name, None)
+            log.info(
+                "model %s version %s loaded (%s on %s) in %.3f s",
+                name,
+                ver,
+                runner.backend,
+                runner.device,
+                entry.load_seconds,
+            )
+            if old is not None:
+                await old.batcher.close()  # requests already queued finish on the old version
+            return entry
+
+    def _batcher(self, runner: Runner) -> Batcher:
+        s = self.settings
+        return Batcher(
+            runner,
+            self._executor,
+            max_batch=s.max_batch_size,
+            max_wait_s=s.max_wait_ms / 1000,
+            max_queue=s.max_queue,
+            merge=s.batching,
+        )
+
+    async def load_all(self) -> None:
+        for name in self.settings.models:
+            with contextlib.suppress(Exception):
+                await self.load(name)
+
+    async def close(self) -> None:
+        for entry in list(self.entries.values()):
+            await entry.batcher.close()
+        self._executor.shutdown(wait=False)
+        self._load_executor.shutdown(wait=False)

@@ -1,0 +1,69 @@
+"""Service settings: environment variables (SERVING_*), overridden by `python -m serving` flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.spec import SPECS
+from models.store import REPOSITORY
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SERVING_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address to bind; the images set 0.0.0.0.")
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, description="Worker processes (uvicorn); each loads the models.")
+    models_dir: Path = Field(REPOSITORY, description="Model repository: <name>/<version>/...")
+    models: list[str] = Field(list(SPECS), description="Models to serve (names from models.spec).")
+    backend: Literal["onnx", "torch"] = "onnx"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0, description="Inference threads per worker; 0 = cores / workers.")
+
+    # Limits on what one request may ask for.
+    max_items: int = Field(1024, ge=1, description="Inputs per request; more is answered 413.")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Request body size limit.")
+    max_image_pixels: int = Field(16_000_000, ge=1, description="Uploaded image width x height.")
+
+    # Dynamic batching: concurrent requests for one model are run as one call.
+    batching: bool = True
+    max_batch_size: int = Field(64, ge=1)
+    max_wait_ms: float = Field(0.0, ge=0.0, description="Extra wait for a batch to fill; 0: none.")
+    max_queue: int = Field(1024, ge=1, description="Queued inputs per model; past it, 503.")
+
+    request_timeout_s: float = Field(30.0, gt=0, description="Past it a request answers 504.")
+    load_timeout_s: float = Field(60.0, gt=0, description="Past it a model load is refused.")
+    log_level: str = "info"
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in SPECS]
+        if unknown:
+            raise ValueError(f"unknown model(s) {unknown}; known: {list(SPECS)}")
+        return names
+
+
+def resolve_device(device: str) -> str:
+    """'auto' picks CUDA when the chosen backend can use it, else the CPU."""
+    if device != "auto":
+        return device
+    try:
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            return "cuda"
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+    except ImportError:
+        pass
+    return "cpu"

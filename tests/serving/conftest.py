@@ -1,0 +1,86 @@
+"""Fixtures for the service: a model repository of its own (random weights, real exports)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+
+from models import nets, store
+from models.spec import SPECS
+from serving.app import create_app
+from serving.registry import Registry
+from serving.settings import Settings
+from training.export import export_onnx
+
+
+def write_model(root: Path, name: str, seed: int = 0) -> Path:
+    """Publish one version of `name` with random weights: .pt, checked .onnx and a card."""
+    spec = SPECS[name]
+    torch.manual_seed(seed)
+    net = nets.build(spec).eval()
+
+    def write(folder: Path, version: int) -> None:
+        torch.save(net.state_dict(), folder / store.STATE_DICT)
+        export_onnx(net, spec, folder / store.ONNX)
+        store.write_json(
+            folder / store.CARD,
+            {
+                **spec.card_fields(),
+                "version": version,
+                "test_metrics": {"seed": seed},
+                "sha256": {f: store.sha256(folder / f) for f in (store.STATE_DICT, store.ONNX)},
+            },
+        )
+
+    return store.publish(root, name, write, keep=0)
+
+
+@pytest.fixture(scope="session")
+def built_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("repo")
+    for name in SPECS:
+        write_model(root, name)
+    return root
+
+
+@pytest.fixture
+def repo(built_repo: Path, tmp_path: Path) -> Path:
+    """A private copy per test, free to tamper with."""
+    return Path(shutil.copytree(built_repo, tmp_path / "repo"))
+
+
+def settings_for(root: Path, **overrides: object) -> Settings:
+    return Settings(models_dir=root, threads=1, **overrides)
+
+
+class Service:
+    """The ASGI app with its lifespan running, and an httpx client on it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.app = create_app(settings)
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://test"
+        )
+
+    async def __aenter__(self) -> Service:
+        self._lifespan = self.app.router.lifespan_context(self.app)
+        await self._lifespan.__aenter__()
+        await self.app.state.loading
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+        await self._lifespan.__aexit__(None, None, None)
+
+    @property
+    def registry(self) -> Registry:
+        return self.app.state.registry
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
