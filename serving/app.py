@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from serving import errors
 from serving.registry import Registry
-from serving.routes import models, predict
+from serving.routes import models, page, predict, v2
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
@@ -47,4 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(predict.router)
     app.include_router(models.router)
+    app.include_router(v2.router)
+    app.include_router(page.router)
+    app.mount("/static", page.static_files, name="static")
     return app
