@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from serving import errors
+from serving import errors, metrics
+from serving.observability import RequestContext, setup_logging
 from serving.registry import Registry
 from serving.routes import models, page, predict, v2
 from serving.settings import Settings
@@ -27,6 +28,7 @@ MLP), two Gaussian clusters of 2-D points, and a fitted y = x² curve. Every err
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    setup_logging(settings.log_level)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(RequestContext)
+    app.add_api_route("/metrics", metrics.render, include_in_schema=False)
     app.include_router(predict.router)
     app.include_router(models.router)
     app.include_router(v2.router)

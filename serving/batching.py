@@ -51,6 +51,7 @@ class Batcher:
         max_queue: int = 1024,
         merge: bool = True,
         on_batch: Callable[[int, float], None] | None = None,
+        on_queue: Callable[[int], None] | None = None,
     ) -> None:
         self._run = run
         self._executor = executor
@@ -59,6 +60,7 @@ class Batcher:
         self.max_queue = max_queue
         self.merge = merge
         self._on_batch = on_batch
+        self._on_queue = on_queue or (lambda depth: None)
         self._queue: collections.deque[_Job] = collections.deque()
         self.queued_items = 0  # inputs waiting, not yet running
         self._wake = asyncio.Event()
@@ -81,6 +83,7 @@ class Batcher:
         job = _Job(x, asyncio.get_running_loop().create_future())
         self._queue.append(job)
         self.queued_items += n
+        self._on_queue(self.queued_items)
         self._wake.set()
         try:
             return await job.future
@@ -95,6 +98,7 @@ class Batcher:
         except ValueError:
             return False  # already taken into a batch
         self.queued_items -= len(job.x)
+        self._on_queue(self.queued_items)
         return True
 
     def _take(self) -> list[_Job]:
@@ -105,6 +109,7 @@ class Batcher:
             jobs.append(job)
             total += len(job.x)
         self.queued_items -= total
+        self._on_queue(self.queued_items)
         return jobs
 
     async def _loop(self) -> None:

@@ -6,15 +6,11 @@ that want to point at it. No body ever carries a stack trace, a file path or a k
 
 from __future__ import annotations
 
-import logging
-
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-
-log = logging.getLogger("serving")
 
 
 class ApiError(Exception):
@@ -62,15 +58,3 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, e: StarletteHTTPException) -> Response:
         return error_response(e.status_code, str(e.detail), headers=e.headers)
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, e: Exception) -> Response:
-        rid = getattr(request.state, "request_id", None)
-        log.error(
-            "internal error in %s %s: %s",
-            request.method,
-            request.url.path,
-            type(e).__name__,
-            extra={"request_id": rid},
-        )
-        return error_response(500, "internal error" + (f" (request id {rid})" if rid else ""))

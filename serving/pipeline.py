@@ -17,6 +17,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from serving import metrics
 from serving.batching import Overloaded
 from serving.errors import ApiError
 from serving.registry import Entry
@@ -31,6 +32,8 @@ async def _client_gone(request: Request) -> None:
 
 
 async def infer(request: Request, entry: Entry, x: np.ndarray, timeout_s: float) -> np.ndarray:
+    name = entry.spec.name
+    request.state.model = name
     work = asyncio.ensure_future(entry.batcher.submit(x))
     gone = asyncio.ensure_future(_client_gone(request))
     try:
@@ -43,14 +46,17 @@ async def infer(request: Request, entry: Entry, x: np.ndarray, timeout_s: float)
         try:
             return work.result()
         except Overloaded as e:
+            metrics.REJECTED.labels(name, "overloaded").inc()
             raise ApiError(
                 503,
                 f"model {entry.spec.name!r} is overloaded: {e}; retry later",
                 headers={"Retry-After": "1"},
             ) from None
     work.cancel()  # leaves the queue if still waiting; a running batch finishes on its own
-    if gone in done:
-        raise asyncio.CancelledError("client disconnected")
+    if gone in done:  # nobody is listening; 499 is for the logs and metrics (nginx's code)
+        metrics.REJECTED.labels(name, "client_gone").inc()
+        raise ApiError(499, "client closed the request")
+    metrics.REJECTED.labels(name, "timeout").inc()
     raise ApiError(504, f"no answer within {timeout_s:g} s", headers={"Retry-After": "1"})
 
 

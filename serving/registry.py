@@ -22,6 +22,7 @@ import numpy as np
 
 from models import store
 from models.spec import SPECS, ModelSpec
+from serving import metrics
 from serving.backends import Runner, default_threads, files_for, make_runner
 from serving.batching import Batcher
 from serving.errors import ApiError
@@ -145,6 +146,12 @@ class Registry:
             old = self.entries.get(name)
             self.entries[name] = entry  # the swap: new requests see the new version from here
             self.failures.pop(name, None)
+            if old is not None:
+                metrics.MODEL_INFO.remove(
+                    name, str(old.version), old.runner.backend, old.runner.device
+                )
+            metrics.MODEL_INFO.labels(name, str(ver), runner.backend, runner.device).set(1)
+            metrics.LOAD_SECONDS.labels(name).set(entry.load_seconds)
             log.info(
                 "model %s version %s loaded (%s on %s) in %.3f s",
                 name,

@@ -120,6 +120,13 @@ class ModelsResponse(BaseModel):
     failed: dict[str, str] = Field(description="Models that could not be loaded, and why.")
 
 
+class SampleResponse(BaseModel):
+    x: list[float] | None = Field(None, description="curve: inputs")
+    y: list[float] | None = Field(None, description="curve: noisy targets")
+    points: list[list[float]] | None = Field(None, description="points: (x, y) pairs")
+    labels: list[int] | None = Field(None, description="points: their cluster")
+
+
 class Health(BaseModel):
     status: str
     models: list[str] = []

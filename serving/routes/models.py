@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from serving import schemas
+from serving.errors import ApiError
 from serving.pipeline import json_response
+from training.datasets import make_curve, make_points
+
+SAMPLERS = {"curve": make_curve, "points": make_points}
 
 router = APIRouter(tags=["models"])
+NOT_FOUND = {404: {"model": schemas.ErrorBody}}
 
 
 @router.get("/models", response_model=schemas.ModelsResponse, summary="The models served")
@@ -17,6 +24,38 @@ async def list_models(request: Request) -> Response:
     return json_response(
         {"models": [e.describe() for e in registry.entries.values()], "failed": registry.failures}
     )
+
+
+@router.get(
+    "/models/{name}",
+    response_model=schemas.ModelInfo,
+    responses=NOT_FOUND,
+    summary="One model served",
+)
+async def get_model(request: Request, name: str) -> Response:
+    return json_response(request.app.state.registry.get(name).describe())
+
+
+@router.get(
+    "/models/{name}/data",
+    response_model=schemas.SampleResponse,
+    responses=NOT_FOUND,
+    summary="A sample of a synthetic model's training data (curve, points)",
+)
+async def get_sample(
+    request: Request, name: str, n: Annotated[int, Query(ge=1, le=2000)] = 200
+) -> Response:
+    entry = request.app.state.registry.get(name)
+    data = entry.card.get("data", {})
+    make = SAMPLERS.get(entry.spec.family)
+    if make is None or "seed" not in data:
+        raise ApiError(404, f"model {name!r} has no synthetic training data to sample", "name")
+    total = int(data.get("train", 0)) + int(data.get("validation", 0))
+    x, y = make(max(total, n), int(data["seed"]))  # regenerated exactly as training drew it
+    x, y = x[:n], y[:n]
+    if entry.spec.family == "curve":
+        return json_response({"x": x.reshape(-1), "y": y.reshape(-1)})
+    return json_response({"points": x, "labels": y})
 
 
 @router.get(

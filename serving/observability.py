@@ -1,0 +1,91 @@
+"""Request ids, access metrics and structured JSON logs.
+
+RequestContext is plain ASGI middleware (no BaseHTTPMiddleware: it would copy every body and
+break client-disconnect detection). It takes the caller's X-Request-ID (or makes one), echoes it
+on the answer, and counts the request by endpoint, model and status.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving import metrics
+
+log = logging.getLogger("serving")
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+QUIET = {"/metrics", "/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line. Written here rather than pulling in a logging library: it is
+    a dozen lines, and orjson is already a dependency. Never prints tracebacks (they carry
+    file paths); the error's type and message are logged instead."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("request_id", "model", "status", "endpoint", "seconds"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["error"] = type(record.exc_info[1]).__name__
+        return orjson.dumps(entry).decode()
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in ("serving", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+        logger.setLevel(level.upper())
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        request_id = given if SAFE_ID.match(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "unmatched"
+            if endpoint not in QUIET:
+                model = state.get("model", "")
+                metrics.REQUESTS.labels(endpoint, model, str(status)).inc()
+                metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started)
