@@ -90,18 +90,31 @@ def _find_problem(v: object, path: str, shape: tuple[int, ...]) -> tuple[str, st
     return None
 
 
+def _has_bool(v: object) -> bool:
+    if isinstance(v, list):
+        return any(_has_bool(i) for i in v)
+    return isinstance(v, bool)
+
+
+def has_bool_token(body: bytes) -> bool:
+    """Cheap pre-check on the raw body: could any value be a JSON boolean?"""
+    return b"true" in body or b"false" in body
+
+
 def to_array(
     items: object,
     field: str,
     shapes: tuple[tuple[int, ...], ...],
     value_range: tuple[float, float] | None,
     max_items: int,
+    maybe_bools: bool = True,
 ) -> np.ndarray:
     """A JSON list of items, each of one of `shapes`, as float32 (N, *shapes[0]).
 
     Items may take any of the accepted shapes (e.g. 28x28 or 784 flat) but all must take the
     same one. Checks: a non-empty list, at most max_items (413), every value a finite number,
-    every value inside value_range.
+    every value inside value_range. numpy would read `true` as 1, so when the body holds any
+    JSON boolean (`maybe_bools`; callers test the raw bytes) the values are walked for them.
     """
     if not isinstance(items, list):
         raise ApiError(422, f"expected a list, got {_kind(items)}", field)
@@ -113,7 +126,12 @@ def to_array(
         arr = np.array(items)
     except (ValueError, TypeError):
         arr = None
-    if arr is None or arr.dtype.kind not in "iuf" or arr.shape[1:] not in shapes:
+    if (
+        arr is None
+        or arr.dtype.kind not in "iuf"
+        or arr.shape[1:] not in shapes
+        or (maybe_bools and _has_bool(items))
+    ):
         first = shapes[0] if shapes[0] else ()
         for shape in shapes:  # the shape the first item seems to be going for
             if isinstance(items[0], list) and shape and len(items[0]) == shape[0]:
@@ -122,7 +140,7 @@ def to_array(
             found = _find_problem(item, f"{field}[{i}]", first)
             if found:
                 raise ApiError(422, found[1], found[0])
-        raise ApiError(422, "items must all have the same shape", field)
+        raise ApiError(422, "items must all be numbers in lists of the same shape", field)
     arr = arr.astype(np.float32, copy=False)
     bad = ~np.isfinite(arr)
     if value_range is not None:

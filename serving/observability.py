@@ -18,6 +18,9 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving import metrics
+from serving.errors import error_response
+
+log = logging.getLogger("serving")
 
 log = logging.getLogger("serving")
 
@@ -68,7 +71,7 @@ class RequestContext:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()
-        status = 500
+        status = 0
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -82,6 +85,16 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as e:  # an internal fault: answer 500 here, log no traceback
+            log.error(
+                "internal error: %s",
+                type(e).__name__,
+                extra={"request_id": request_id, "endpoint": scope.get("path")},
+            )
+            if not status:
+                response = error_response(500, f"internal error (request id {request_id})")
+                await response(scope, receive, send_with_id)
+            status = status or 500
         finally:
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"

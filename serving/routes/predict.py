@@ -14,7 +14,14 @@ from starlette.responses import Response
 from models.preprocess import NoDigit, to_mnist
 from models.spec import DEFAULT_FOR_FAMILY
 from serving import schemas
-from serving.decode import check_keys, model_name, parse_json, read_body, to_array
+from serving.decode import (
+    check_keys,
+    has_bool_token,
+    model_name,
+    parse_json,
+    read_body,
+    to_array,
+)
 from serving.errors import ApiError
 from serving.pipeline import classes, infer, json_response
 
@@ -23,11 +30,10 @@ ERRORS = {c: {"model": schemas.ErrorBody} for c in (400, 404, 413, 415, 422, 503
 IMAGE_FORMATS = {"PNG", "JPEG", "BMP", "GIF", "WEBP"}
 
 
-async def _json(request: Request) -> dict:
-    s = request.app.state.settings
-    return parse_json(
-        await read_body(request, s.max_body_bytes), request.headers.get("content-type")
-    )
+async def _json(request: Request) -> tuple[dict, bool]:
+    """The JSON object, and whether any of its values could be a boolean."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    return parse_json(body, request.headers.get("content-type")), has_bool_token(body)
 
 
 @router.post(
@@ -38,7 +44,7 @@ async def _json(request: Request) -> dict:
     summary="Classify 28x28 digit images",
 )
 async def predict_digits(request: Request) -> Response:
-    data = await _json(request)
+    data, bools = await _json(request)
     check_keys(data, {"images", "model"}, "images")
     entry = request.app.state.registry.get(model_name(data, DEFAULT_FOR_FAMILY["digits"]), "digits")
     spec, s = entry.spec, request.app.state.settings
@@ -48,6 +54,7 @@ async def predict_digits(request: Request) -> Response:
         (spec.input.shape[1:], (spec.input.size,)),
         spec.value_range,
         s.max_items,
+        bools,
     )
     probs = await infer(request, entry, x.reshape(-1, *spec.input.shape), s.request_timeout_s)
     return json_response(
@@ -134,11 +141,11 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     summary="Classify 2-D points",
 )
 async def predict_points(request: Request) -> Response:
-    data = await _json(request)
+    data, bools = await _json(request)
     check_keys(data, {"points", "model"}, "points")
     entry = request.app.state.registry.get(model_name(data, DEFAULT_FOR_FAMILY["points"]), "points")
     s = request.app.state.settings
-    x = to_array(data["points"], "points", (entry.spec.input.shape,), None, s.max_items)
+    x = to_array(data["points"], "points", (entry.spec.input.shape,), None, s.max_items, bools)
     probs = await infer(request, entry, x, s.request_timeout_s)
     return json_response(
         {
@@ -157,11 +164,11 @@ async def predict_points(request: Request) -> Response:
     summary="Evaluate the fitted curve",
 )
 async def predict_curve(request: Request) -> Response:
-    data = await _json(request)
+    data, bools = await _json(request)
     check_keys(data, {"x", "model"}, "x")
     entry = request.app.state.registry.get(model_name(data, DEFAULT_FOR_FAMILY["curve"]), "curve")
     s = request.app.state.settings
-    x = to_array(data["x"], "x", ((),), None, s.max_items)
+    x = to_array(data["x"], "x", ((),), None, s.max_items, bools)
     y = await infer(request, entry, x.reshape(-1, *entry.spec.input.shape), s.request_timeout_s)
     return json_response(
         {"model": entry.spec.name, "version": str(entry.version), "y": y.reshape(-1)}
