@@ -1,0 +1,275 @@
+"""Open Inference Protocol requests to one validated float32 batch (N, *spec.input.shape).
+
+Reads the JSON tensor form and Triton's binary tensor data extension (binary_data_size on
+inputs, the Inference-Header-Content-Length header; a header of 0 is a raw binary request),
+undoes Content-Encoding gzip/deflate, and applies the same value rules as /predict. The happy
+path is orjson + numpy: no Python loop ever walks the values. Every problem with a request is a
+400 whose `error` names the field (413/415 for the HTTP-level body size and encoding).
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+import orjson
+
+from models.spec import ModelSpec, Tensor
+from serving.decode import BodyTooLarge
+from serving.errors import ApiError
+from serving.protocol import (
+    DTYPES,
+    BadRequest,
+    InferRequest,
+    input_datatypes,
+    item_shapes,
+    outputs_of,
+)
+
+
+def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """Undo Content-Encoding gzip or deflate (as tritonclient sends), never past `limit`."""
+    enc = (encoding or "identity").strip().lower()
+    if enc == "identity":
+        return body
+    if enc not in ("gzip", "deflate"):
+        raise ApiError(
+            415, f"unsupported encoding {enc!r}; use gzip or deflate", "content-encoding"
+        )
+    d = zlib.decompressobj(31 if enc == "gzip" else 15)
+    try:
+        out = d.decompress(body, limit + 1)
+    except zlib.error:
+        raise BadRequest(f"body is not valid {enc} data", "content-encoding") from None
+    if len(out) > limit:
+        raise BodyTooLarge(limit)
+    if not d.eof or d.unused_data:
+        raise BadRequest(f"body is truncated or has data after the {enc} stream", "body")
+    return out
+
+
+def parse_request(
+    body: bytes, header_length: str | None, spec: ModelSpec, max_items: int
+) -> InferRequest:
+    view = memoryview(body)
+    if header_length is None:
+        head, binary = view, view[:0]
+    else:
+        text = header_length.strip()
+        if not text.isdigit():
+            raise BadRequest("must be a non-negative integer", "Inference-Header-Content-Length")
+        n = int(text)
+        if n > len(body):
+            raise BadRequest(
+                f"{n} is more than the {len(body)} bytes of the body",
+                "Inference-Header-Content-Length",
+            )
+        if n == 0:  # raw binary request: the body is the one input's FP32 data, nothing else
+            return _raw_request(view, spec, max_items)
+        head, binary = view[:n], view[n:]
+    try:
+        data = orjson.loads(head)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"malformed JSON: {e}", "body") from None
+    if not isinstance(data, dict):
+        raise BadRequest("expected a JSON object", "body")
+    req_id = data.get("id")
+    if req_id is not None and not isinstance(req_id, str):
+        raise BadRequest("expected a string", "id")
+    params = _object(data.get("parameters"), "parameters")
+    x = _inputs(data.get("inputs"), binary, spec, max_items, header_length is not None)
+    default_binary = _flag(params.get("binary_data_output"), "parameters.binary_data_output")
+    return InferRequest(
+        x, _outputs(data.get("outputs"), spec, default_binary), req_id, _timeout(params)
+    )
+
+
+def _object(v: object, field: str) -> dict[str, Any]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise BadRequest("expected an object", field)
+    return v
+
+
+def _flag(v: object, field: str, default: bool = False) -> bool:
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise BadRequest("expected true or false", field)
+    return v
+
+
+def _timeout(params: dict[str, Any]) -> float | None:
+    t = params.get("timeout")
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+        raise BadRequest("expected a whole number of microseconds", "parameters.timeout")
+    return t / 1e6 if t else None
+
+
+def _raw_request(body: memoryview, spec: ModelSpec, max_items: int) -> InferRequest:
+    size = spec.input.size * DTYPES["FP32"].itemsize
+    if not body or len(body) % size:
+        raise BadRequest(
+            f"a raw binary body must hold whole FP32 {spec.input.name!r} items of {size} bytes, "
+            f"got {len(body)} bytes",
+            "body",
+        )
+    n = len(body) // size
+    _check_batch(n, max_items, "body")
+    arr = np.frombuffer(body, DTYPES["FP32"]).reshape(n, *spec.input.shape)
+    x = _finish(arr, [n, *spec.input.shape], spec, "body")
+    return InferRequest(x, [(t, True) for t in outputs_of(spec)])
+
+
+def _check_batch(n: int, max_items: int, field: str) -> None:
+    if n < 1:
+        raise BadRequest("the batch dimension must be at least 1", field)
+    if n > max_items:
+        raise BadRequest(f"a batch of {n} is more than the limit of {max_items}; split it", field)
+
+
+def _inputs(
+    inputs: object, binary: memoryview, spec: ModelSpec, max_items: int, has_header: bool
+) -> np.ndarray:
+    name = spec.input.name
+    if not isinstance(inputs, list) or not inputs:
+        raise BadRequest(f"expected a list holding the input tensor {name!r}", "inputs")
+    for i, t in enumerate(inputs):  # one entry per tensor, not per value
+        if not isinstance(t, dict):
+            raise BadRequest("expected an input tensor object", f"inputs[{i}]")
+        if t.get("name") != name:
+            got = t.get("name")
+            problem = f"unknown input {got!r}" if isinstance(got, str) else "expected a name"
+            raise BadRequest(f"{problem}; model {spec.name!r} takes {name!r}", f"inputs[{i}].name")
+    if len(inputs) > 1:
+        raise BadRequest(f"input {name!r} is given {len(inputs)} times", "inputs")
+    t, field = inputs[0], "inputs[0]"
+    shape = t.get("shape")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise BadRequest("expected a list of non-negative integers", f"{field}.shape")
+    accepted = item_shapes(spec)
+    if not shape or tuple(shape[1:]) not in accepted:
+        options = " or ".join(str(["N", *s]).replace("'", "") for s in accepted)
+        raise BadRequest(
+            f"shape {shape} does not fit {name!r}: expected {options}", f"{field}.shape"
+        )
+    _check_batch(shape[0], max_items, f"{field}.shape")
+    datatype = t.get("datatype")
+    if datatype not in input_datatypes(spec):
+        raise BadRequest(
+            f"datatype {datatype!r} is not accepted for {name!r}: "
+            f"use {' or '.join(input_datatypes(spec))}",
+            f"{field}.datatype",
+        )
+    params = _object(t.get("parameters"), f"{field}.parameters")
+    if "shared_memory_region" in params:
+        raise BadRequest("the shared-memory extension is not supported", f"{field}.parameters")
+    dtype, count = DTYPES[datatype], int(np.prod(shape))
+    size = params.get("binary_data_size")
+    if size is None:
+        arr = _json_data(t, datatype, shape, count, f"{field}.data")
+        used = 0
+    else:
+        where = f"{field}.parameters.binary_data_size"
+        if "data" in t:
+            raise BadRequest("give either data or binary_data_size, not both", where)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise BadRequest("expected a non-negative integer", where)
+        if not has_header:
+            raise BadRequest("binary data needs the Inference-Header-Content-Length header", where)
+        if size != count * dtype.itemsize:
+            raise BadRequest(
+                f"{size} bytes do not hold a {datatype} tensor of shape {shape} "
+                f"({count * dtype.itemsize} bytes)",
+                where,
+            )
+        if size > len(binary):
+            raise BadRequest(
+                f"binary data is shorter than declared: {len(binary)} of {size} bytes", "body"
+            )
+        arr, used = np.frombuffer(binary, dtype, count), size
+    if used != len(binary):
+        raise BadRequest(
+            f"binary data is longer than declared: {len(binary) - used} bytes left over", "body"
+        )
+    return _finish(arr.reshape(shape), shape, spec, f"{field}.data")
+
+
+def _json_data(
+    t: dict[str, Any], datatype: str, shape: list[int], count: int, field: str
+) -> np.ndarray:
+    data = t.get("data")
+    if not isinstance(data, list):
+        raise BadRequest("expected a list of numbers (or binary_data_size)", field)
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError, OverflowError):
+        raise BadRequest("expected numbers nested as a regular array", field) from None
+    kinds = "iuf" if datatype == "FP32" else "iu"
+    if arr.dtype.kind not in kinds:
+        what = "numbers" if datatype == "FP32" else "integers"
+        raise BadRequest(f"expected {datatype} data: {what} only", field)
+    if arr.size != count or (arr.ndim != 1 and list(arr.shape) != shape):
+        raise BadRequest(
+            f"holds {arr.size} values in shape {list(arr.shape)}; shape {shape} needs {count}, "
+            "flat or nested as the shape",
+            field,
+        )
+    if datatype == "UINT8" and (arr.min() < 0 or arr.max() > 255):
+        raise BadRequest("UINT8 values must be 0-255", field)
+    return arr
+
+
+def _finish(arr: np.ndarray, shape: list[int], spec: ModelSpec, field: str) -> np.ndarray:
+    """The tensor as a fresh float32 batch, checked like /predict checks its inputs."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = arr.astype(np.float32).reshape(shape[0], *spec.input.shape)
+    bad = None
+    if not np.isfinite(x).all():
+        bad = ~np.isfinite(x)
+    elif spec.value_range is not None:
+        lo, hi = spec.value_range
+        if x.min() < lo or x.max() > hi:
+            bad = (x < lo) | (x > hi)
+    if bad is not None:
+        first = int(np.flatnonzero(bad)[0])
+        value = float(x.reshape(-1)[first])
+        index = [int(i) for i in np.unravel_index(first, shape)]
+        if spec.value_range is None:
+            raise BadRequest(f"value {value:g} at {index} is not a finite number", field)
+        lo, hi = spec.value_range
+        raise BadRequest(f"value {value:g} at {index} is outside {lo:g}-{hi:g}", field)
+    return x
+
+
+def _outputs(requested: object, spec: ModelSpec, default: bool) -> list[tuple[Tensor, bool]]:
+    known = {t.name: t for t in outputs_of(spec)}
+    if requested is None or requested == []:
+        return [(t, default) for t in known.values()]
+    if not isinstance(requested, list):
+        raise BadRequest("expected a list of requested output tensors", "outputs")
+    chosen: list[tuple[Tensor, bool]] = []
+    for j, o in enumerate(requested):  # one entry per output tensor
+        field = f"outputs[{j}]"
+        if not isinstance(o, dict):
+            raise BadRequest("expected an output object", field)
+        name = o.get("name")
+        if name not in known:
+            raise BadRequest(
+                f"unknown output {name!r}; model {spec.name!r} gives {', '.join(known)}",
+                f"{field}.name",
+            )
+        if any(t.name == name for t, _ in chosen):
+            raise BadRequest(f"output {name!r} is requested twice", f"{field}.name")
+        params = _object(o.get("parameters"), f"{field}.parameters")
+        for ext in ("classification", "shared_memory_region"):
+            if ext in params:
+                raise BadRequest(f"the {ext} extension is not supported", f"{field}.parameters")
+        chosen.append(
+            (known[name], _flag(params.get("binary_data"), f"{field}.parameters", default))
+        )
+    return chosen
