@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
+import sys
 
 import uvicorn
 
@@ -36,8 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     # Worker processes rebuild the app from the environment, so hand every setting down there.
     for key, value in settings.model_dump(mode="json").items():
         os.environ[f"SERVING_{key.upper()}"] = (
-            value if isinstance(value, str) else __import__("json").dumps(value)
+            value if isinstance(value, str) else json.dumps(value)
         )
+    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal; let that last
+    # step be a normal exit (status 0), as orchestrators expect of a graceful stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "serving.app:create_app",
         factory=True,

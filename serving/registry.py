@@ -139,7 +139,7 @@ class Registry:
                 folder,
                 card,
                 runner,
-                self._batcher(runner),
+                self._batcher(name, runner),
                 time.perf_counter() - started,
             )
             entry.batcher.start()
@@ -164,8 +164,14 @@ class Registry:
                 await old.batcher.close()  # requests already queued finish on the old version
             return entry
 
-    def _batcher(self, runner: Runner) -> Batcher:
+    def _batcher(self, name: str, runner: Runner) -> Batcher:
         s = self.settings
+        inference, batch = metrics.INFERENCE.labels(name), metrics.BATCH.labels(name)
+
+        def on_batch(size: int, seconds: float) -> None:
+            batch.observe(size)
+            inference.observe(seconds)
+
         return Batcher(
             runner,
             self._executor,
@@ -173,6 +179,8 @@ class Registry:
             max_wait_s=s.max_wait_ms / 1000,
             max_queue=s.max_queue,
             merge=s.batching,
+            on_batch=on_batch,
+            on_queue=metrics.QUEUE.labels(name).set,
         )
 
     async def load_all(self) -> None:

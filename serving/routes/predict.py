@@ -70,6 +70,26 @@ async def predict_digits(request: Request) -> Response:
     "/digits/image",
     response_model=schemas.ImageResponse,
     responses=ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "PNG, JPEG, BMP, GIF or WebP of one digit, any size or polarity.",
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    },
     summary="Classify one uploaded photo or drawing of a digit",
 )
 async def predict_digit_image(

@@ -1,0 +1,111 @@
+"""Readiness is honest, bad artifacts are refused without harming the rest, the process stops
+cleanly."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from models import store
+from tests.serving.conftest import Service, live_server, settings_for
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_not_ready_without_models(tmp_path: Path) -> None:
+    async with Service(settings_for(tmp_path)) as svc:
+        ready = await svc.client.get("/readyz")
+        alive = await svc.client.get("/healthz")
+        predict = await svc.client.post("/predict/curve", json={"x": [0.1]})
+    assert alive.status_code == 200
+    assert ready.status_code == 503
+    assert set(ready.json()["failed"]) == {"curve", "points", "mlp", "lenet"}
+    assert "no version" in ready.json()["failed"]["curve"]
+    assert predict.status_code == 503 and predict.headers["retry-after"]
+
+
+async def test_zero_models_is_not_ready(repo: Path) -> None:
+    async with Service(settings_for(repo, models=[])) as svc:
+        assert (await svc.client.get("/readyz")).status_code == 503
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+async def test_tampered_model_is_refused_others_serve(
+    repo: Path, backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = store.version_dir(repo, "mlp")
+    target = folder / (store.ONNX if backend == "onnx" else store.STATE_DICT)
+    data = bytearray(target.read_bytes())
+    data[-10] ^= 0xFF
+    target.write_bytes(bytes(data))
+    async with Service(settings_for(repo, backend=backend)) as svc:
+        ready = await svc.client.get("/readyz")
+        models = await svc.client.get("/models")
+        mlp = await svc.client.post("/predict/digits", json={"images": [[0] * 784], "model": "mlp"})
+        lenet = await svc.client.post("/predict/digits", json={"images": [[0] * 784]})
+    assert ready.status_code == 503 and "SHA-256" in ready.json()["failed"]["mlp"]
+    assert "mlp" not in {m["name"] for m in models.json()["models"]}
+    assert "mlp" in models.json()["failed"]
+    assert mlp.status_code == 503 and "SHA-256" in mlp.json()["error"]
+    assert lenet.status_code == 200
+    logs = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert any(e["level"] == "error" and "model mlp refused" in e["message"] for e in logs)
+
+
+class _Payload:
+    """Unpickling this would create a file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (open, (str(self.marker), "w"))
+
+
+async def test_pickle_payload_never_runs(repo: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    folder = store.version_dir(repo, "points")
+    import torch
+
+    torch.save({"weights": _Payload(marker)}, folder / store.STATE_DICT)
+    card = store.read_card(folder)  # an attacker who can write files can fix the checksum too
+    card["sha256"][store.STATE_DICT] = store.sha256(folder / store.STATE_DICT)
+    store.write_json(folder / store.CARD, card)
+    assert pickle.dumps(_Payload(marker))  # the payload is a real one
+    async with Service(settings_for(repo, backend="torch")) as svc:
+        ready = await svc.client.get("/readyz")
+    assert not marker.exists()
+    assert ready.status_code == 503 and "points" in ready.json()["failed"]
+
+
+async def test_metrics_count_requests(repo: Path) -> None:
+    async with Service(settings_for(repo)) as svc:
+        await svc.client.post("/predict/curve", json={"x": [0.1, 0.2]})
+        await svc.client.post("/predict/curve", json={"x": ["bad"]})
+        text = (await svc.client.get("/metrics")).text
+    assert 'serving_requests_total{endpoint="/predict/curve",model="curve",status="200"}' in text
+    assert 'endpoint="/predict/curve",model="",status="422"' in text
+    assert 'serving_model_info{backend="onnx",device="cpu",model="curve",version="1"} 1.0' in text
+    assert "serving_batch_size_bucket" in text
+
+
+async def test_request_id_is_echoed(repo: Path) -> None:
+    async with Service(settings_for(repo)) as svc:
+        given = await svc.client.get("/healthz", headers={"x-request-id": "abc-123"})
+        made = await svc.client.get("/healthz", headers={"x-request-id": "bad id\n"})
+    assert given.headers["x-request-id"] == "abc-123"
+    assert made.headers["x-request-id"] not in ("", "bad id")
+
+
+def test_real_server_answers_and_stops_cleanly(built_repo: Path) -> None:
+    with live_server(built_repo) as (url, proc):
+        r = httpx.post(f"{url}/predict/points", json={"points": [[2, 2]]})
+        assert r.status_code == 200 and r.json()["model"] == "points"
+        assert httpx.get(f"{url}/openapi.json").json()["paths"]["/predict/digits"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
