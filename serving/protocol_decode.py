@@ -71,7 +71,10 @@ def parse_request(
     try:
         data = orjson.loads(head)
     except orjson.JSONDecodeError as e:
-        raise BadRequest(f"malformed JSON: {e}", "body") from None
+        hint = ""
+        if header_length is None and b"binary_data_size" in body:
+            hint = "; binary tensor data needs the Inference-Header-Content-Length header"
+        raise BadRequest(f"malformed JSON: {e}{hint}", "body") from None
     if not isinstance(data, dict):
         raise BadRequest("expected a JSON object", "body")
     req_id = data.get("id")
@@ -194,7 +197,7 @@ def _inputs(
         arr, used = np.frombuffer(binary, dtype, count), size
     if used != len(binary):
         raise BadRequest(
-            f"binary data is longer than declared: {len(binary) - used} bytes left over", "body"
+            f"binary data is longer than declared: {len(binary) - used} byte(s) left over", "body"
         )
     return _finish(arr.reshape(shape), shape, spec, f"{field}.data")
 
@@ -228,22 +231,18 @@ def _finish(arr: np.ndarray, shape: list[int], spec: ModelSpec, field: str) -> n
     """The tensor as a fresh float32 batch, checked like /predict checks its inputs."""
     with np.errstate(over="ignore", invalid="ignore"):
         x = arr.astype(np.float32).reshape(shape[0], *spec.input.shape)
-    bad = None
-    if not np.isfinite(x).all():
-        bad = ~np.isfinite(x)
-    elif spec.value_range is not None:
-        lo, hi = spec.value_range
-        if x.min() < lo or x.max() > hi:
-            bad = (x < lo) | (x > hi)
-    if bad is not None:
-        first = int(np.flatnonzero(bad)[0])
-        value = float(x.reshape(-1)[first])
-        index = [int(i) for i in np.unravel_index(first, shape)]
-        if spec.value_range is None:
-            raise BadRequest(f"value {value:g} at {index} is not a finite number", field)
-        lo, hi = spec.value_range
-        raise BadRequest(f"value {value:g} at {index} is outside {lo:g}-{hi:g}", field)
-    return x
+    finite = np.isfinite(x).all()
+    if finite and spec.value_range is None:
+        return x
+    lo, hi = spec.value_range or (-np.inf, np.inf)
+    if finite and x.min() >= lo and x.max() <= hi:
+        return x
+    first = int(np.flatnonzero(~np.isfinite(x) if not finite else (x < lo) | (x > hi))[0])
+    value = float(x.reshape(-1)[first])
+    where = f"value {value:g} at {[int(i) for i in np.unravel_index(first, shape)]}"
+    if not finite:
+        raise BadRequest(f"{where} is not a finite number", field)
+    raise BadRequest(f"{where} is outside {lo:g}-{hi:g}", field)
 
 
 def _outputs(requested: object, spec: ModelSpec, default: bool) -> list[tuple[Tensor, bool]]:
