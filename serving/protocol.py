@@ -10,6 +10,7 @@ numpy and orjson only.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,16 +35,19 @@ class BadRequest(ApiError):
 
 
 # ---- what a model looks like through the protocol ------------------------------------------
+@functools.cache
 def outputs_of(spec: ModelSpec) -> tuple[Tensor, ...]:
     if spec.is_classifier:
         return (spec.output, Tensor(LABEL, (1,), "INT64"))
     return (spec.output,)
 
 
+@functools.cache
 def input_datatypes(spec: ModelSpec) -> tuple[str, ...]:
     return ("FP32", "UINT8") if spec.value_range == PIXELS else ("FP32",)
 
 
+@functools.cache
 def item_shapes(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
     """Accepted per-item shapes: the spec's, without leading 1s (28x28, or a scalar x), flat."""
     shape = spec.input.shape

@@ -9,6 +9,7 @@ path is orjson + numpy: no Python loop ever walks the values. Every problem with
 
 from __future__ import annotations
 
+import math
 import zlib
 from typing import Any
 
@@ -171,7 +172,7 @@ def _inputs(
     params = _object(t.get("parameters"), f"{field}.parameters")
     if "shared_memory_region" in params:
         raise BadRequest("the shared-memory extension is not supported", f"{field}.parameters")
-    dtype, count = DTYPES[datatype], int(np.prod(shape))
+    dtype, count = DTYPES[datatype], math.prod(shape)
     size = params.get("binary_data_size")
     if size is None:
         arr = _json_data(t, datatype, shape, count, f"{field}.data")
@@ -231,12 +232,15 @@ def _finish(arr: np.ndarray, shape: list[int], spec: ModelSpec, field: str) -> n
     """The tensor as a fresh float32 batch, checked like /predict checks its inputs."""
     with np.errstate(over="ignore", invalid="ignore"):
         x = arr.astype(np.float32).reshape(shape[0], *spec.input.shape)
-    finite = np.isfinite(x).all()
-    if finite and spec.value_range is None:
-        return x
-    lo, hi = spec.value_range or (-np.inf, np.inf)
-    if finite and x.min() >= lo and x.max() <= hi:
-        return x
+    if spec.value_range is None:
+        if np.isfinite(x).all():
+            return x
+        lo, hi = -np.inf, np.inf
+    else:  # NaN fails both comparisons, infinities fail one: min/max alone check everything
+        lo, hi = spec.value_range
+        if x.min() >= lo and x.max() <= hi:
+            return x
+    finite = bool(np.isfinite(x).all())
     first = int(np.flatnonzero(~np.isfinite(x) if not finite else (x < lo) | (x > hi))[0])
     value = float(x.reshape(-1)[first])
     where = f"value {value:g} at {[int(i) for i in np.unravel_index(first, shape)]}"
