@@ -7,13 +7,15 @@ import json
 import os
 import signal
 import sys
+import tempfile
 
 import uvicorn
 
 from serving.settings import Settings
 
 
-def parse_args(argv: list[str] | None = None) -> Settings:
+def parse_args(argv: list[str] | None = None) -> dict[str, object]:
+    """The flags given (defaults shown from the environment); keys only ever come from it."""
     defaults = Settings()
     p = argparse.ArgumentParser(prog="python -m serving", description=__doc__)
     p.add_argument("--host", default=defaults.host)
@@ -29,18 +31,26 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument(
         "--no-batching", dest="batching", action="store_false", default=defaults.batching
     )
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        default=defaults.watch,
+        help="Load new versions as they appear in the models directory.",
+    )
     p.add_argument("--log-level", default=defaults.log_level)
-    args = vars(p.parse_args(argv))
-    return Settings(**args)
+    return vars(p.parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = parse_args(argv)
-    # Worker processes rebuild the app from the environment, so hand every setting down there.
-    for key, value in settings.model_dump(mode="json").items():
+    flags = parse_args(argv)
+    settings = Settings(**flags)  # validates the flags before anything starts
+    # Worker processes build the app from the environment: hand the flags down there.
+    for key, value in flags.items():
         os.environ[f"SERVING_{key.upper()}"] = (
             value if isinstance(value, str) else json.dumps(value)
         )
+    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="serving-metrics-")
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal; let that last
     # step be a normal exit (status 0), as orchestrators expect of a graceful stop.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from serving import errors, metrics
+from serving.auth import ApiKeys
 from serving.observability import RequestContext, setup_logging
 from serving.registry import Registry
-from serving.routes import models, page, predict, v2
+from serving.routes import admin, models, page, predict, v2
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
@@ -26,9 +28,23 @@ MLP), two Gaussian clusters of 2-D points, and a fitted y = x² curve. Every err
 `{"error": "<field>: <problem>", "field": "<field>"}`."""
 
 
+def _warn_if_exposed(settings: Settings) -> None:
+    try:
+        loopback = ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        loopback = settings.host == "localhost"
+    if not loopback and not settings.api_keys:
+        log.warning(
+            "listening on %s with no API key: anyone who can reach it can use it; "
+            "set SERVING_API_KEYS",
+            settings.host,
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     setup_logging(settings.log_level)
+    _warn_if_exposed(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,10 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = registry
         # Load in the background: /healthz answers at once, /readyz says 503 until loaded.
         app.state.loading = asyncio.create_task(registry.load_all())
+        tasks = [app.state.loading]
+        if settings.watch:
+            tasks.append(asyncio.create_task(registry.watch()))
         try:
             yield
         finally:
-            app.state.loading.cancel()
+            for task in tasks:
+                task.cancel()
             await registry.close()
 
     app = FastAPI(
@@ -47,11 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(ApiKeys, settings=settings)  # inner: runs after the request id is set
     app.add_middleware(RequestContext)
     app.add_api_route("/metrics", metrics.render, include_in_schema=False)
     app.include_router(predict.router)
     app.include_router(models.router)
     app.include_router(v2.router)
+    app.include_router(admin.router)
     app.include_router(page.router)
     app.mount("/static", page.static_files, name="static")
     return app

@@ -74,8 +74,10 @@ class Batcher:
 
     async def submit(self, x: np.ndarray) -> np.ndarray:
         """Run x (N, ...) through the model; answers (N, ...) rows for exactly these inputs."""
-        if self._closing:
-            raise Overloaded("model is being replaced")
+        if self._worker is None or self._worker.done():
+            # Replaced while this request was on its way: the old version still answers it.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self._run, x)
         n = len(x)
         if self.queued_items + n > self.max_queue and self.queued_items > 0:
             self.stats.rejected += 1

@@ -66,6 +66,7 @@ class Registry:
         self.entries: dict[str, Entry] = {}
         self.failures: dict[str, str] = {}
         self.loading: set[str] = set()
+        self.refused: dict[str, int | None] = {}  # the version each model last refused
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, len(settings.models)), thread_name_prefix="infer"
         )
@@ -182,6 +183,39 @@ class Registry:
             on_batch=on_batch,
             on_queue=metrics.QUEUE.labels(name).set,
         )
+
+    async def reload(self, names: list[str]) -> dict[str, dict[str, str]]:
+        """Load the newest version of each model that is not already serving it."""
+        results: dict[str, dict[str, str]] = {}
+        for name in names:
+            newest = (store.versions(self.settings.models_dir, name) or [None])[-1]
+            current = self.entries.get(name)
+            if current is not None and newest == current.version:
+                results[name] = {"status": "unchanged", "version": str(current.version)}
+                continue
+            try:
+                entry = await self.load(name, newest)
+                results[name] = {"status": "loaded", "version": str(entry.version)}
+            except Exception:
+                self.refused[name] = newest
+                results[name] = {
+                    "status": "refused",
+                    "error": self.failures.get(name, ""),
+                    "serving": str(current.version) if current else "none",
+                }
+        return results
+
+    async def watch(self) -> None:
+        """Poll the repository; load each new version once (a refused one is not retried)."""
+        while True:
+            await asyncio.sleep(self.settings.watch_interval_s)
+            for name in self.settings.models:
+                newest = (store.versions(self.settings.models_dir, name) or [None])[-1]
+                current = self.entries.get(name)
+                if newest is None or self.refused.get(name) == newest:
+                    continue
+                if current is None or newest > current.version:
+                    await self.reload([name])
 
     async def load_all(self) -> None:
         for name in self.settings.models:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.spec import SPECS
 from models.store import REPOSITORY
@@ -38,6 +38,23 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0, description="Past it a request answers 504.")
     load_timeout_s: float = Field(60.0, gt=0, description="Past it a model load is refused.")
     log_level: str = "info"
+
+    # Access. Keys come from the environment only (never flags: `ps` would show them).
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        [], description="SERVING_API_KEYS, comma-separated: Bearer keys for predictions."
+    )
+    admin_key: SecretStr | None = Field(None, description="Bearer key for /admin/*; unset: off.")
+
+    # Model lifecycle.
+    watch: bool = Field(False, description="Poll the repository and load new versions.")
+    watch_interval_s: float = Field(2.0, gt=0)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
 
     @field_validator("models")
     @classmethod
