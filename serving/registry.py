@@ -10,7 +10,6 @@ with, so a reload never changes the model under a request in flight.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -70,7 +69,10 @@ class Registry:
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, len(settings.models)), thread_name_prefix="infer"
         )
-        self._load_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
+        # One loader thread per model: a slow load never holds up the others.
+        self._load_executor = ThreadPoolExecutor(
+            max_workers=max(1, len(settings.models)), thread_name_prefix="load"
+        )
         self._locks: dict[str, asyncio.Lock] = {}
 
     # ---- lookup -------------------------------------------------------------------------
@@ -218,9 +220,8 @@ class Registry:
                     await self.reload([name])
 
     async def load_all(self) -> None:
-        for name in self.settings.models:
-            with contextlib.suppress(Exception):
-                await self.load(name)
+        """Load every configured model at once; failures are kept in self.failures."""
+        await asyncio.gather(*(self.load(n) for n in self.settings.models), return_exceptions=True)
 
     async def close(self) -> None:
         for entry in list(self.entries.values()):
