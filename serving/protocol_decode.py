@@ -58,7 +58,7 @@ def parse_request(
         head, binary = view, view[:0]
     else:
         text = header_length.strip()
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit() and len(text) <= 19):
             raise BadRequest("must be a non-negative integer", "Inference-Header-Content-Length")
         n = int(text)
         if n > len(body):
@@ -261,7 +261,7 @@ def _outputs(requested: object, spec: ModelSpec, default: bool) -> list[tuple[Te
         if not isinstance(o, dict):
             raise BadRequest("expected an output object", field)
         name = o.get("name")
-        if name not in known:
+        if not isinstance(name, str) or name not in known:
             raise BadRequest(
                 f"unknown output {name!r}; model {spec.name!r} gives {', '.join(known)}",
                 f"{field}.name",

@@ -13,10 +13,14 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models import store
 from models.spec import SPECS
 from serving import protocol_schemas as ps
+from serving.errors import ApiError
+from serving.protocol_decode import parse_request
 from tests.serving.conftest import Service, settings_for
 
 pytestmark = pytest.mark.anyio
@@ -513,3 +517,83 @@ async def test_openapi_examples_work(svc: Service) -> None:
     for model in (ps.ServerMetadata, ps.ModelMetadata, ps.InferenceRequest, ps.InferenceResponse):
         for example in model.model_json_schema()["examples"]:
             model.model_validate(example)
+
+
+# ---- any body at all: a 400 or a valid batch, never anything else -----------------------------
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+SPOTS = [
+    ("id",),
+    ("parameters",),
+    ("parameters", "binary_data_output"),
+    ("parameters", "timeout"),
+    ("inputs",),
+    ("inputs", 0),
+    ("inputs", 0, "name"),
+    ("inputs", 0, "shape"),
+    ("inputs", 0, "shape", 0),
+    ("inputs", 0, "datatype"),
+    ("inputs", 0, "data"),
+    ("inputs", 0, "data", 0),
+    ("inputs", 0, "parameters"),
+    ("inputs", 0, "parameters", "binary_data_size"),
+    ("outputs",),
+    ("outputs", 0),
+    ("outputs", 0, "name"),
+    ("outputs", 0, "parameters"),
+    ("outputs", 0, "parameters", "binary_data"),
+]
+
+
+@given(
+    name=st.sampled_from(list(SPECS)),
+    spot=st.sampled_from(SPOTS),
+    value=JSON,
+    binary=st.booleans(),
+    tail=st.binary(max_size=16),
+    header_shift=st.integers(-3, 3),
+)
+@settings(max_examples=300, deadline=None)
+def test_any_request_is_a_batch_or_a_400(
+    name: str, spot: tuple, value: Any, binary: bool, tail: bytes, header_shift: int
+) -> None:
+    spec = SPECS[name]
+    x = items(name, 2, seed=9)
+    inp = json_input(name, x)
+    inp["parameters"] = {}
+    if binary:
+        inp["parameters"] = {"binary_data_size": x.nbytes}
+        del inp["data"]
+    request: Any = {
+        "id": "i",
+        "parameters": {"binary_data_output": False},
+        "inputs": [inp],
+        "outputs": [{"name": spec.output.name, "parameters": {"binary_data": True}}],
+    }
+    target = request
+    for key in spot[:-1]:
+        target = target.get(key) if isinstance(target, dict) else target[key]
+        if not isinstance(target, dict | list):
+            break
+    else:
+        if isinstance(target, dict) or spot[-1] < len(target):
+            target[spot[-1]] = value
+    head = orjson.dumps(request)
+    body = head + (x.tobytes() if binary else b"") + tail
+    header = str(len(head) + header_shift) if binary or tail else None
+    try:
+        req = parse_request(body, header, spec, max_items=8)
+    except ApiError as e:
+        assert e.status == 400 and e.message
+    else:
+        assert req.x.dtype == np.float32 and req.x.shape[1:] == spec.input.shape
+        assert np.isfinite(req.x).all() and 1 <= len(req.x) <= 8
