@@ -228,7 +228,8 @@ async def test_binary_answers_equal_predict(svc: Service, name: str, out_binary:
     x = items(name, 4, seed=2)
     inp = {**json_input(name, x), "parameters": {"binary_data_size": x.nbytes}}
     del inp["data"]
-    head = {"inputs": [inp], "parameters": {"binary_data_output": out_binary}}
+    # "model_name" in the body as in Triton's binary example (ignored: the URL names the model)
+    head = {"model_name": name, "inputs": [inp], "parameters": {"binary_data_output": out_binary}}
     content, headers = binary_body(head, x.astype("<f4").tobytes())
     r = await svc.client.post(f"/v2/models/{name}/infer", content=content, headers=headers)
     assert (HEADER in r.headers) == out_binary
@@ -318,12 +319,16 @@ async def test_concurrent_mixed_requests_each_get_their_own_answer(svc: Service)
         else:
             content, headers = orjson.dumps({"inputs": [json_input(name, x)]}), {}
         cases.append((name, x, content, headers))
+    before = {n: svc.registry.entries[n].batcher.stats.items for n in SPECS}
     answers = await asyncio.gather(
         *(
             svc.client.post(f"/v2/models/{name}/infer", content=content, headers=headers)
             for name, _, content, headers in cases
         )
     )
+    for name in SPECS:  # every input went through the model's batcher
+        sent = sum(len(x) for n, x, _, _ in cases if n == name)
+        assert svc.registry.entries[name].batcher.stats.items - before[name] == sent
     for (name, x, _, _), r in zip(cases, answers, strict=True):
         check(name, decode(r)[1], await predict(svc.client, name, x))
 
