@@ -119,10 +119,10 @@ const service = {
     }
   },
   describe() {
-    const served = Object.keys(models);
+    const served = Object.keys(models).sort();
     const bad = Object.entries(failed).map(([name, why]) => `${name} (${why})`);
     if (bad.length) this.show(`Not loaded: ${bad.join("; ")}. Serving: ${served.join(", ") || "nothing"}.`, "bad", true);
-    else this.show(`Connected to ${location.host}: serving ${served.join(", ")}.`, "ok");
+    else this.show(`Connected: serving ${served.join(", ")}.`, "ok");
   },
 };
 

@@ -281,6 +281,8 @@ def scene(page: Any, touch: bool) -> None:
 def test_screenshots(desktop: Any, phone: Any) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     scene(desktop, touch=False)
-    desktop.screenshot(path=SCREENSHOTS / "page-desktop.png", full_page=True)
+    desktop.screenshot(path=SCREENSHOTS / "page-desktop.png", full_page=True, animations="disabled")
     scene(phone, touch=True)
-    phone.screenshot(path=SCREENSHOTS / "page-360px.png", full_page=True, scale="css")
+    phone.screenshot(
+        path=SCREENSHOTS / "page-360px.png", full_page=True, scale="css", animations="disabled"
+    )
