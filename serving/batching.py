@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+LOOP_TURNS_TO_NOTICE_HANGUPS = 8
+
 
 class Overloaded(Exception):
     """The model's queue is full; the caller should retry later (503)."""
@@ -29,6 +31,7 @@ class Overloaded(Exception):
 class _Job:
     x: np.ndarray
     future: asyncio.Future[np.ndarray]
+    epoch: int  # the batcher's epoch when it was queued
     queued_at: float = field(default_factory=time.perf_counter)
 
 
@@ -66,6 +69,7 @@ class Batcher:
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._closing = False
+        self._epoch = 0
         self.stats = BatchStats()
 
     def start(self) -> None:
@@ -82,7 +86,7 @@ class Batcher:
         if self.queued_items + n > self.max_queue and self.queued_items > 0:
             self.stats.rejected += 1
             raise Overloaded(f"queue full ({self.queued_items} inputs waiting)")
-        job = _Job(x, asyncio.get_running_loop().create_future())
+        job = _Job(x, asyncio.get_running_loop().create_future(), self._epoch)
         self._queue.append(job)
         self.queued_items += n
         self._on_queue(self.queued_items)
@@ -104,10 +108,22 @@ class Batcher:
         return True
 
     def _take(self) -> list[_Job]:
-        jobs = [self._queue.popleft()]
-        total = len(jobs[0].x)
-        while self.merge and self._queue and total + len(self._queue[0].x) <= self.max_batch:
-            job = self._queue.popleft()
+        """The next batch: oldest first, up to max_batch inputs; callers already gone are
+        dropped here, uncomputed, even if their own cleanup has not run yet."""
+        jobs: list[_Job] = []
+        total = 0
+        while self._queue:
+            job = self._queue[0]
+            if job.future.done():  # cancelled a moment ago
+                self._queue.popleft()
+                self.queued_items -= len(job.x)
+                self.stats.cancelled += 1
+                continue
+            if job.epoch >= self._epoch:  # queued during this round's wait: next round
+                break
+            if jobs and (not self.merge or total + len(job.x) > self.max_batch):
+                break
+            self._queue.popleft()
             jobs.append(job)
             total += len(job.x)
         self.queued_items -= total
@@ -122,11 +138,19 @@ class Batcher:
                     return
                 self._wake.clear()
                 await self._wake.wait()
+            # A hang-up is noticed some loop turns after it reaches the socket (read, close,
+            # receive, cancel). Only jobs queued before this wait began are taken, so each has
+            # waited those turns: a client that had already left is never computed.
+            self._epoch += 1
             if self.merge and self.max_wait_s > 0 and self.queued_items < self.max_batch:
                 await asyncio.sleep(self.max_wait_s)  # let a fuller batch gather
-                if not self._queue:  # everyone left meanwhile
-                    continue
+            for _ in range(LOOP_TURNS_TO_NOTICE_HANGUPS):
+                await asyncio.sleep(0)
+            if not self._queue:  # everyone left meanwhile
+                continue
             jobs = self._take()
+            if not jobs:
+                continue
             x = jobs[0].x if len(jobs) == 1 else np.concatenate([j.x for j in jobs])
             started = time.perf_counter()
             try:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pydantic_core
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from serving.errors import ApiError
 
@@ -31,11 +31,14 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone before it finished sending: nobody to answer
+        raise ApiError(499, "client closed the request") from None
     return b"".join(chunks)
 
 

@@ -36,13 +36,16 @@ async def infer(request: Request, entry: Entry, x: np.ndarray, timeout_s: float)
     request.state.model = name
     work = asyncio.ensure_future(entry.batcher.submit(x))
     gone = asyncio.ensure_future(_client_gone(request))
+    # Cancel the work the moment the hang-up is seen, not a loop turn later: the batcher
+    # then drops it even if it is about to form the next batch.
+    gone.add_done_callback(lambda g: None if g.cancelled() else work.cancel())
     try:
         done, _ = await asyncio.wait(
             {work, gone}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
         )
     finally:
         gone.cancel()
-    if work in done:
+    if work in done and not work.cancelled():
         try:
             return work.result()
         except Overloaded as e:

@@ -1,0 +1,129 @@
+"""A request whose client has gone is never computed if it was still waiting (issue 11).
+
+Real sockets: uvicorn runs the app in a thread of this process, so the test can record exactly
+which inputs the model computed and when, while 200 clients each give up after 50 ms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import uvicorn
+from fastapi import FastAPI
+
+from serving.app import create_app
+from tests.serving.conftest import free_port, settings_for
+from tests.serving.slow_model import publish_slow_curve
+
+CLIENTS, PATIENCE_S = 200, 0.05
+
+# The impatient clients run in a process of their own, on raw sockets so that the client side
+# costs next to nothing: all connect first, then each sends its request and, unless answered
+# within PATIENCE_S, closes its connection. It prints when each left, on the system-wide
+# monotonic clock.
+CROWD = """
+import asyncio, json, sys, time
+host, port = sys.argv[1].rsplit("//", 1)[1].split(":")
+n, patience = int(sys.argv[2]), float(sys.argv[3])
+gone = {}
+async def impatient(i, ready, go):
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = json.dumps({"x": [i / 1000]}).encode()
+    request = (f"POST /predict/curve HTTP/1.1\\r\\nHost: {host}\\r\\n"
+               f"Content-Type: application/json\\r\\nContent-Length: {len(body)}\\r\\n"
+               "\\r\\n").encode() + body
+    ready.append(i)
+    await go.wait()
+    writer.write(request)
+    try:
+        await asyncio.wait_for(reader.read(1), patience)
+    except asyncio.TimeoutError:
+        writer.close()
+        gone[i] = time.monotonic()
+        return
+    writer.close()
+async def main():
+    ready, go = [], asyncio.Event()
+    tasks = [asyncio.create_task(impatient(i, ready, go)) for i in range(n)]
+    while len(ready) < n:
+        await asyncio.sleep(0.01)
+    go.set()
+    await asyncio.gather(*tasks)
+asyncio.run(main())
+print(json.dumps(gone))
+"""
+
+
+@contextlib.contextmanager
+def threaded_server(app: FastAPI) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        assert time.monotonic() < deadline, "server not ready"
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def test_abandoned_requests_are_not_computed(tmp_path: Path) -> None:
+    publish_slow_curve(tmp_path, layers=24)
+    app = create_app(settings_for(tmp_path, models=["curve"], max_batch_size=4))
+    with threaded_server(app) as url:
+        batcher = app.state.registry.entries["curve"].batcher
+        computed: list[tuple[int, float]] = []  # (request number, when its batch started)
+        run = batcher._run
+
+        def recording(x: np.ndarray) -> np.ndarray:
+            started = time.monotonic()
+            computed.extend((round(v * 1000), started) for v in x.ravel().tolist())
+            return run(x)
+
+        batcher._run = recording
+        crowd = subprocess.run(
+            [sys.executable, "-c", CROWD, url, str(CLIENTS), str(PATIENCE_S)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        gone_at = {int(k): v for k, v in json.loads(crowd.stdout).items()}
+        left = time.monotonic()
+        while batcher.queued_items and time.monotonic() - left < 1.0:
+            time.sleep(0.01)
+        depth_after = batcher.queued_items
+        back_within = time.monotonic() - left
+        metrics = httpx.get(f"{url}/metrics").text
+        time.sleep(0.5)  # a batch already running when its clients left may still finish
+        after_leaving = [i for i, t in computed if i in gone_at and t > gone_at[i]]
+        margins = [round((t - gone_at[i]) * 1000, 2) for i, t in computed if i in gone_at]
+        print(
+            f"{CLIENTS} clients gave up after {PATIENCE_S * 1000:.0f} ms; "
+            f"computed {len(computed)} inputs, {len(after_leaving)} after their client left; "
+            f"{batcher.stats.cancelled} left the queue uncomputed; queue depth back to "
+            f"{depth_after} in {back_within:.3f} s; batch start - hang-up (ms): {margins}"
+        )
+    assert len(gone_at) > CLIENTS * 0.9  # the model really was too slow for them
+    assert after_leaving == []  # nothing still waiting when its client left was computed
+    assert len(computed) < CLIENTS / 4  # and so most of the work was never done
+    assert batcher.stats.cancelled > 0  # some had reached the queue, and left it uncomputed
+    assert depth_after == 0 and back_within < 1.0
+    assert 'serving_queue_depth{model="curve"} 0.0' in metrics
