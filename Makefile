@@ -51,3 +51,6 @@ bench: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Targets by concern (containers, scaling, ...), one fragment each.
+-include mk/*.mk
