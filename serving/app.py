@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from serving import errors, metrics
 from serving.auth import ApiKeys
+from serving.fastpath import FastPath
 from serving.observability import RequestContext, setup_logging
 from serving.registry import Registry
 from serving.routes import admin, models, page, predict, v2
@@ -67,7 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    app.add_middleware(ApiKeys, settings=settings)  # inner: runs after the request id is set
+    # Outermost first: request id + metrics, then API keys, then the hot path for predictions.
+    app.add_middleware(FastPath)
+    app.add_middleware(ApiKeys, settings=settings)
     app.add_middleware(RequestContext)
     app.add_api_route("/metrics", metrics.render, include_in_schema=False)
     app.include_router(predict.router)

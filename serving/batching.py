@@ -76,27 +76,34 @@ class Batcher:
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._loop())
 
-    async def submit(self, x: np.ndarray) -> np.ndarray:
-        """Run x (N, ...) through the model; answers (N, ...) rows for exactly these inputs."""
+    def enqueue(self, x: np.ndarray) -> asyncio.Future[np.ndarray]:
+        """Queue x (N, ...); the future answers (N, ...) rows for exactly these inputs.
+
+        Cancelling the future takes the inputs out of the queue if they are still waiting.
+        Raises Overloaded at once when the queue is full.
+        """
+        loop = asyncio.get_running_loop()
         if self._worker is None or self._worker.done():
             # Replaced while this request was on its way: the old version still answers it.
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, self._run, x)
+            return asyncio.ensure_future(loop.run_in_executor(self._executor, self._run, x))
         n = len(x)
         if self.queued_items + n > self.max_queue and self.queued_items > 0:
             self.stats.rejected += 1
             raise Overloaded(f"queue full ({self.queued_items} inputs waiting)")
-        job = _Job(x, asyncio.get_running_loop().create_future(), self._epoch)
+        job = _Job(x, loop.create_future(), self._epoch)
         self._queue.append(job)
         self.queued_items += n
         self._on_queue(self.queued_items)
         self._wake.set()
-        try:
-            return await job.future
-        except asyncio.CancelledError:
-            if self._dequeue(job):  # still waiting: never computed
-                self.stats.cancelled += 1
-            raise
+        job.future.add_done_callback(lambda f: self._forget(job) if f.cancelled() else None)
+        return job.future
+
+    async def submit(self, x: np.ndarray) -> np.ndarray:
+        return await self.enqueue(x)
+
+    def _forget(self, job: _Job) -> None:
+        if self._dequeue(job):  # still waiting: never computed
+            self.stats.cancelled += 1
 
     def _dequeue(self, job: _Job) -> bool:
         try:

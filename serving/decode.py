@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pydantic_core
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from serving.errors import ApiError
 
@@ -31,15 +31,18 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(limit)
-            chunks.append(chunk)
-    except ClientDisconnect:  # gone before it finished sending: nobody to answer
-        raise ApiError(499, "client closed the request") from None
-    return b"".join(chunks)
+    receive = request.receive  # straight from the server: no stream wrapper on the hot path
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":  # gone before it finished sending
+            raise ApiError(499, "client closed the request")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_json(body: bytes, content_type: str | None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ on the answer, and counts the request by endpoint, model and status.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import sys
@@ -24,6 +25,8 @@ log = logging.getLogger("serving")
 
 log = logging.getLogger("serving")
 
+PROCESS_ID = uuid.uuid4().hex[:12]  # request ids: this process's prefix and a counter
+COUNTER = itertools.count(1)
 SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 QUIET = {"/metrics", "/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
 
@@ -61,13 +64,27 @@ def setup_logging(level: str) -> None:
 class RequestContext:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _children(self, endpoint: str, model: str, status: int) -> tuple[Any, Any]:
+        """The labelled metric children, looked up once per label set."""
+        key = (endpoint, model, status)
+        found = self._cache.get(key)
+        if found is None:
+            found = (
+                metrics.REQUESTS.labels(endpoint, model, str(status)),
+                metrics.LATENCY.labels(endpoint),
+            )
+            if len(self._cache) < 10_000:  # label sets are few; never grow without bound
+                self._cache[key] = found
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        request_id = given if SAFE_ID.match(given) else uuid.uuid4().hex
+        request_id = given if SAFE_ID.match(given) else f"{PROCESS_ID}-{next(COUNTER):x}"
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()
@@ -97,8 +114,8 @@ class RequestContext:
             status = status or 500
         finally:
             route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
+            endpoint = state.get("endpoint") or getattr(route, "path", None) or "unmatched"
             if endpoint not in QUIET:
-                model = state.get("model", "")
-                metrics.REQUESTS.labels(endpoint, model, str(status)).inc()
-                metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+                counter, latency = self._children(endpoint, state.get("model", ""), status)
+                counter.inc()
+                latency.observe(time.perf_counter() - started)

@@ -32,35 +32,44 @@ async def _client_gone(request: Request) -> None:
 
 
 async def infer(request: Request, entry: Entry, x: np.ndarray, timeout_s: float) -> np.ndarray:
+    """x through the model's batcher: the answer rows, or 503 (full), 504 (slow), 499 (gone)."""
     name = entry.spec.name
     request.state.model = name
-    work = asyncio.ensure_future(entry.batcher.submit(x))
-    gone = asyncio.ensure_future(_client_gone(request))
-    # Cancel the work the moment the hang-up is seen, not a loop turn later: the batcher
-    # then drops it even if it is about to form the next batch.
-    gone.add_done_callback(lambda g: None if g.cancelled() else work.cancel())
     try:
-        done, _ = await asyncio.wait(
-            {work, gone}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        gone.cancel()
-    if work in done and not work.cancelled():
-        try:
-            return work.result()
-        except Overloaded as e:
-            metrics.REJECTED.labels(name, "overloaded").inc()
+        answer = entry.batcher.enqueue(x)
+    except Overloaded as e:
+        metrics.REJECTED.labels(name, "overloaded").inc()
+        raise ApiError(
+            503, f"model {name!r} is overloaded: {e}; retry later", headers={"Retry-After": "1"}
+        ) from None
+    loop = asyncio.get_running_loop()
+    timed_out = False
+
+    def expire() -> None:
+        nonlocal timed_out
+        timed_out = True
+        answer.cancel()
+
+    # Either event cancels the answer at once, which takes the inputs out of the queue if they
+    # are still waiting; a batch already running finishes on its own.
+    gone = loop.create_task(_client_gone(request))
+    gone.add_done_callback(lambda g: None if g.cancelled() else answer.cancel())
+    timer = loop.call_later(timeout_s, expire)
+    try:
+        return await answer
+    except asyncio.CancelledError:
+        if timed_out:
+            metrics.REJECTED.labels(name, "timeout").inc()
             raise ApiError(
-                503,
-                f"model {entry.spec.name!r} is overloaded: {e}; retry later",
-                headers={"Retry-After": "1"},
+                504, f"no answer within {timeout_s:g} s", headers={"Retry-After": "1"}
             ) from None
-    work.cancel()  # leaves the queue if still waiting; a running batch finishes on its own
-    if gone in done:  # nobody is listening; 499 is for the logs and metrics (nginx's code)
-        metrics.REJECTED.labels(name, "client_gone").inc()
-        raise ApiError(499, "client closed the request")
-    metrics.REJECTED.labels(name, "timeout").inc()
-    raise ApiError(504, f"no answer within {timeout_s:g} s", headers={"Retry-After": "1"})
+        if gone.done() and not gone.cancelled():  # 499 is for logs and metrics (nginx's code)
+            metrics.REJECTED.labels(name, "client_gone").inc()
+            raise ApiError(499, "client closed the request") from None
+        raise  # this request itself is being cancelled (shutdown)
+    finally:
+        timer.cancel()
+        gone.cancel()
 
 
 def json_response(content: dict[str, Any], status: int = 200) -> Response:
