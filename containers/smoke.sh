@@ -8,7 +8,8 @@
 #   containers/smoke.sh                 # make container-smoke
 # Env: PODMAN_WORK (image storage; default /tmp/starter-serve-podman), IMAGE, BASE_IMAGE,
 #      GRACE (seconds given to stop; default 35 = the service's 30 s drain + 5), MNIST_DATA_DIR,
-#      PYTHON (for smoke_client.py; default .venv/bin/python, else python3), KEEP_IMAGE=1.
+#      PYTHON (for smoke_client.py; default .venv/bin/python, else python3), KEEP_IMAGE=1,
+#      MODELS (a model repository to mount read-only over /models instead of the built-in one).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -63,8 +64,10 @@ step "run"
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 t_run=$SECONDS
 # --health-interval=disable: no systemd here to run the health checks on a timer; run by hand.
+volume=()
+[ -z "${MODELS:-}" ] || volume=(-v "$(cd "$MODELS" && pwd):/models:ro")
 podman run -d --pull=never --name "$NAME" --health-interval=disable \
-  --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges \
+  --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges "${volume[@]}" \
   -p "127.0.0.1:$PORT:8000" "$IMAGE" >/dev/null
 uid=$(podman exec "$NAME" id -u)
 [ "$uid" != 0 ] || fail "the service runs as root in the container"

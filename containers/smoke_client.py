@@ -55,6 +55,7 @@ def write_sample(data_dir: Path, indices: list[int]) -> None:
         json.dumps(
             {
                 "source": f"MNIST test split, images {indices}",
+                "credit": "MNIST: Y. LeCun, C. Cortes, C. J. C. Burges; CC BY-SA 3.0",
                 "labels": [int(labels[i]) for i in indices],
                 "images": [base64.b64encode(images[i].tobytes()).decode() for i in indices],
             },
