@@ -9,7 +9,7 @@ MODEL  ?= all
 DATA_DIR ?= $(or $(MNIST_DATA_DIR),$(if $(wildcard ../shared/data/MNIST/raw),../shared/data,data))
 ARGS   ?=
 
-.PHONY: install install-dev serve train test lint format bench clean
+.PHONY: install install-dev serve train test lint format bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.train_speed --data-dir $(DATA_DIR) $(ARGS)
+
+# The schemathesis run of the test suite, in full (CI runs a bounded one).
+fuzz: $(VENV)/.dev
+	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),300) $(BIN)/python -m pytest tests/serving/test_fuzz.py -p no:logging $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

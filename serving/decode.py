@@ -15,6 +15,8 @@ from starlette.requests import Request
 
 from serving.errors import ApiError
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 class BodyTooLarge(ApiError):
     def __init__(self, limit: int) -> None:
@@ -107,6 +109,35 @@ def has_bool_token(body: bytes) -> bool:
     return b"true" in body or b"false" in body
 
 
+def _item_by_item(
+    items: list[object], field: str, shapes: tuple[tuple[int, ...], ...]
+) -> np.ndarray:
+    """The slow path: name the first bad value, or stack items of different accepted shapes
+    (e.g. one image as 28x28 and one flat) in the first shape."""
+
+    def aim(item: object) -> tuple[int, ...]:  # the accepted shape this item goes for
+        for shape in shapes:
+            if isinstance(item, list) and shape and len(item) == shape[0]:
+                return shape
+        return shapes[0]
+
+    accepted = " or ".join(" x ".join(map(str, shape)) for shape in shapes if shape)
+    for i, item in enumerate(items):
+        if (
+            isinstance(item, list)
+            and len(shapes) > 1
+            and not any(shape and len(item) == shape[0] for shape in shapes)
+        ):
+            raise ApiError(422, f"expected {accepted} values, got {len(item)}", f"{field}[{i}]")
+        found = _find_problem(item, f"{field}[{i}]", aim(item))
+        if found:
+            raise ApiError(422, found[1], found[0])
+    try:
+        return np.stack([np.asarray(item, dtype=np.float64).reshape(shapes[0]) for item in items])
+    except (ValueError, OverflowError):
+        raise ApiError(422, "values must be numbers within range", field) from None
+
+
 def to_array(
     items: object,
     field: str,
@@ -138,30 +169,18 @@ def to_array(
         or arr.shape[1:] not in shapes
         or (maybe_bools and _has_bool(items))
     ):
-        first = shapes[0] if shapes[0] else ()
-        for shape in shapes:  # the shape the first item seems to be going for
-            if isinstance(items[0], list) and shape and len(items[0]) == shape[0]:
-                first = shape
-        for i, item in enumerate(items):
-            found = _find_problem(item, f"{field}[{i}]", first)
-            if found:
-                raise ApiError(422, found[1], found[0])
-        raise ApiError(422, "items must all be numbers in lists of the same shape", field)
-    arr = arr.astype(np.float32, copy=False)
-    bad = ~np.isfinite(arr)
-    if value_range is not None:
-        lo, hi = value_range
-        bad |= (arr < lo) | (arr > hi)
+        arr = _item_by_item(items, field, shapes)
+    lo, hi = value_range or (-FLOAT32_MAX, FLOAT32_MAX)
+    bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi)  # checked before float32 could overflow
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         where = field + "".join(f"[{i}]" for i in index)
         value = arr[index]
         if not np.isfinite(value):
             raise ApiError(422, f"expected a finite number, got {value}", where)
-        raise ApiError(
-            422, f"value {value:g} is outside {value_range[0]:g}-{value_range[1]:g}", where
-        )
-    return arr
+        limits = f"{lo:g}-{hi:g}" if value_range else "the float32 range"
+        raise ApiError(422, f"value {value:g} is outside {limits}", where)
+    return arr.astype(np.float32, copy=False)
 
 
 def model_name(data: dict[str, Any], default: str) -> str:

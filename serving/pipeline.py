@@ -31,8 +31,29 @@ async def _client_gone(request: Request) -> None:
             return
 
 
-async def infer(request: Request, entry: Entry, x: np.ndarray, timeout_s: float) -> np.ndarray:
-    """x through the model's batcher: the answer rows, or 503 (full), 504 (slow), 499 (gone)."""
+async def infer(
+    request: Request,
+    entry: Entry,
+    x: np.ndarray,
+    timeout_s: float,
+    field: str = "inputs",
+    bad_input: int = 422,
+) -> np.ndarray:
+    """x through the model's batcher: the answer rows, or 503 (full), 504 (slow), 499 (gone),
+    or `bad_input` naming the first item the model has no finite answer for."""
+    y = await _run(request, entry, x, timeout_s)
+    finite = np.isfinite(y).reshape(len(y), -1).all(axis=1)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise ApiError(
+            bad_input,
+            "the model's answer overflowed for these values: send numbers of a sensible size",
+            f"{field}[{i}]",
+        )
+    return y
+
+
+async def _run(request: Request, entry: Entry, x: np.ndarray, timeout_s: float) -> np.ndarray:
     name = entry.spec.name
     request.state.model = name
     try:

@@ -12,11 +12,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.spec import CURVE, DEFAULT_FOR_FAMILY, LENET, POINTS, SPECS
+from serving.decode import FLOAT32_MAX
 
 DIGIT_MODELS = [s.name for s in SPECS.values() if s.family == "digits"]
 _side = LENET.input.shape[-1]
 _lo, _hi = LENET.value_range or (0.0, 255.0)
 
+Float32 = Annotated[float, Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]  # models take float32
 Pixel = Annotated[float, Field(ge=_lo, le=_hi)]
 Image28 = Annotated[
     list[Annotated[list[Pixel], Field(min_length=_side, max_length=_side)]],
@@ -68,7 +70,7 @@ class PointsRequest(BaseModel):
         json_schema_extra={"examples": [{"points": [POINTS.example().tolist(), [-1.0, -2.5]]}]},
     )
 
-    points: list[Annotated[list[float], Field(min_length=2, max_length=2)]] = Field(
+    points: list[Annotated[list[Float32], Field(min_length=2, max_length=2)]] = Field(
         min_length=1, description="(x, y) points; finite numbers."
     )
     model: str = Field(DEFAULT_FOR_FAMILY["points"])
@@ -91,7 +93,7 @@ class CurveRequest(BaseModel):
         json_schema_extra={"examples": [{"x": [-1.0, CURVE.example().item(), 0.0, 1.0]}]},
     )
 
-    x: list[float] = Field(min_length=1, description="Inputs; finite numbers, best in [-1, 1].")
+    x: list[Float32] = Field(min_length=1, description="Inputs; finite numbers, best in [-1, 1].")
     model: str = Field(DEFAULT_FOR_FAMILY["curve"])
 
 

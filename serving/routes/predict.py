@@ -26,7 +26,7 @@ from serving.errors import ApiError
 from serving.pipeline import classes, infer, json_response
 
 router = APIRouter(prefix="/predict", tags=["predict"])
-ERRORS = {c: {"model": schemas.ErrorBody} for c in (400, 404, 413, 415, 422, 503, 504)}
+ERRORS = {c: {"model": schemas.ErrorBody} for c in (400, 401, 403, 404, 413, 415, 422, 503, 504)}
 IMAGE_FORMATS = {"PNG", "JPEG", "BMP", "GIF", "WEBP"}
 
 
@@ -56,7 +56,8 @@ async def predict_digits(request: Request) -> Response:
         s.max_items,
         bools,
     )
-    probs = await infer(request, entry, x.reshape(-1, *spec.input.shape), s.request_timeout_s)
+    x = x.reshape(-1, *spec.input.shape)
+    probs = await infer(request, entry, x, s.request_timeout_s, "images")
     return json_response(
         {
             "model": spec.name,
@@ -82,7 +83,8 @@ async def predict_digits(request: Request) -> Response:
                             "file": {
                                 "type": "string",
                                 "format": "binary",
-                                "description": "PNG, JPEG, BMP, GIF or WebP of one digit, any size or polarity.",
+                                "description": "PNG, JPEG, BMP, GIF or WebP of one digit, "
+                                "any size or polarity.",
                             }
                         },
                     }
@@ -111,7 +113,8 @@ async def predict_digit_image(
     await form.close()
     pixels = decode_image(data, s.max_image_pixels)
     spec = entry.spec
-    probs = await infer(request, entry, pixels.reshape(1, *spec.input.shape), s.request_timeout_s)
+    x = pixels.reshape(1, *spec.input.shape)
+    probs = await infer(request, entry, x, s.request_timeout_s, "file")
     return json_response(
         {
             "model": spec.name,
@@ -166,7 +169,7 @@ async def predict_points(request: Request) -> Response:
     entry = request.app.state.registry.get(model_name(data, DEFAULT_FOR_FAMILY["points"]), "points")
     s = request.app.state.settings
     x = to_array(data["points"], "points", (entry.spec.input.shape,), None, s.max_items, bools)
-    probs = await infer(request, entry, x, s.request_timeout_s)
+    probs = await infer(request, entry, x, s.request_timeout_s, "points")
     return json_response(
         {
             "model": entry.spec.name,
@@ -189,7 +192,9 @@ async def predict_curve(request: Request) -> Response:
     entry = request.app.state.registry.get(model_name(data, DEFAULT_FOR_FAMILY["curve"]), "curve")
     s = request.app.state.settings
     x = to_array(data["x"], "x", ((),), None, s.max_items, bools)
-    y = await infer(request, entry, x.reshape(-1, *entry.spec.input.shape), s.request_timeout_s)
+    y = await infer(
+        request, entry, x.reshape(-1, *entry.spec.input.shape), s.request_timeout_s, "x"
+    )
     return json_response(
         {"model": entry.spec.name, "version": str(entry.version), "y": y.reshape(-1)}
     )

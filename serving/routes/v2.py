@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v2", tags=["inference protocol v2"])
 Name = Annotated[str, Path(description="The model's name.", examples=["lenet"])]
 Version = Annotated[str, Path(description="The version being served.", examples=["1"])]
 ERRORS = {404: {"model": ErrorBody}, 503: {"model": ErrorBody}}
-INFER_ERRORS = {c: {"model": ErrorBody} for c in (400, 404, 413, 415, 503, 504)}
+INFER_ERRORS = {c: {"model": ErrorBody} for c in (400, 401, 403, 404, 413, 415, 503, 504)}
 INFER_DOC = """Runs the model on a batch of N items: JSON tensors, or the binary tensor data
 extension (`Inference-Header-Content-Length`). Input: the model's one input as its metadata says,
 FP32 (models of 8-bit pixels also UINT8), shape `[N, *item]`; the item may also drop its leading
@@ -136,7 +136,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
         body, request.headers.get(protocol.HEADER_LENGTH), entry.spec, s.max_items
     )
     timeout_s = min(s.request_timeout_s, req.timeout_s or s.request_timeout_s)
-    y = await infer(request, entry, req.x, timeout_s)
+    y = await infer(request, entry, req.x, timeout_s, "inputs", bad_input=400)
     return protocol.respond(entry.spec, entry.version, req, y)
 
 

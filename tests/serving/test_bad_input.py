@@ -29,8 +29,14 @@ CASES = [
     # (path, raw body, headers, status, field, words in the message)
     ("/predict/digits", b'{"images": [', JSON, 400, "body", "malformed JSON"),
     ("/predict/digits", b"", JSON, 400, "body", "empty"),
-    ("/predict/digits", b'{"images": []}', {"content-type": "text/plain"}, 415,
-     "content-type", "application/json"),
+    (
+        "/predict/digits",
+        b'{"images": []}',
+        {"content-type": "text/plain"},
+        415,
+        "content-type",
+        "application/json",
+    ),
     ("/predict/digits", b"[1, 2]", JSON, 422, "body", "JSON object"),
     ("/predict/digits", b'{"pictures": []}', JSON, 422, "images", "required"),
     ("/predict/digits", b'{"images": [], "extra": 1}', JSON, 422, "extra", "unknown field"),
@@ -39,12 +45,30 @@ CASES = [
     ("/predict/digits", b'{"images": [[1, 2, 3]]}', JSON, 422, "images[0]", "expected"),
     ("/predict/digits", b'{"images": [null]}', JSON, 422, "images[0]", "null"),
     ("/predict/digits", b'{"images": [[[0]]]}', JSON, 422, "images[0]", "expected 28"),
-    ("/predict/digits", b'{"images": [' + str(IMG).encode() + b"], \"model\": 7}", JSON, 422,
-     "model", "model name"),
-    ("/predict/digits", b'{"images": [' + str(IMG).encode() + b'], "model": "resnet"}', JSON,
-     404, "model", "unknown model"),
-    ("/predict/digits", b'{"images": [' + str(IMG).encode() + b'], "model": "curve"}', JSON,
-     422, "model", "does not answer digits"),
+    (
+        "/predict/digits",
+        b'{"images": [' + str(IMG).encode() + b'], "model": 7}',
+        JSON,
+        422,
+        "model",
+        "model name",
+    ),
+    (
+        "/predict/digits",
+        b'{"images": [' + str(IMG).encode() + b'], "model": "resnet"}',
+        JSON,
+        404,
+        "model",
+        "unknown model",
+    ),
+    (
+        "/predict/digits",
+        b'{"images": [' + str(IMG).encode() + b'], "model": "curve"}',
+        JSON,
+        422,
+        "model",
+        "does not answer digits",
+    ),
     ("/predict/points", b'{"points": [[1, 2], [3]]}', JSON, 422, "points[1]", "expected 2"),
     ("/predict/points", b'{"points": [[1, "2"]]}', JSON, 422, "points[0][1]", "string"),
     ("/predict/points", b'{"points": [[1, null]]}', JSON, 422, "points[0][1]", "null"),
@@ -61,8 +85,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("path", "body", "headers", "status", "field", "words"), CASES)
-async def test_bad_json(repo: Path, path: str, body: bytes, headers: dict[str, str],
-                        status: int, field: str, words: str) -> None:
+async def test_bad_json(
+    repo: Path, path: str, body: bytes, headers: dict[str, str], status: int, field: str, words: str
+) -> None:
     async with Service(settings_for(repo)) as svc:
         r = await svc.client.post(path, content=body, headers=headers)
     assert r.status_code == status, r.text
@@ -72,14 +97,21 @@ async def test_bad_json(repo: Path, path: str, body: bytes, headers: dict[str, s
     assert err["error"].startswith(f"{field}: ") and words.lower() in err["error"].lower(), err
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    (256, "outside 0-255"), (-1, "outside 0-255"), ("7", "string"), (None, "null"),
-    ([1], "list"),
-])
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (256, "outside 0-255"),
+        (-1, "outside 0-255"),
+        ("7", "string"),
+        (None, "null"),
+        ([1], "list"),
+    ],
+)
 async def test_bad_pixel_is_named(repo: Path, value: object, words: str) -> None:
     async with Service(settings_for(repo)) as svc:
-        r = await svc.client.post("/predict/digits",
-                                  json={"images": [IMG, img_with(value, (3, 5))]})
+        r = await svc.client.post(
+            "/predict/digits", json={"images": [IMG, img_with(value, (3, 5))]}
+        )
     assert r.status_code == 422
     assert r.json()["field"] == "images[1][3][5]"
     assert words in r.json()["error"]
@@ -157,3 +189,15 @@ async def test_internal_fault_is_500_without_details(repo: Path) -> None:
     assert r.status_code == 500
     assert "secret" not in r.text and "Traceback" not in r.text
     assert r.headers["x-request-id"] in r.json()["error"]
+
+
+async def test_overflowing_answer_is_refused_not_served(repo: Path) -> None:
+    """Values within float32 yet so large that the network overflows: a 422 naming the item,
+    never a 200 carrying NaN."""
+    big = 3.0e38
+    async with Service(settings_for(repo)) as svc:
+        r = await svc.client.post("/predict/points", json={"points": [[1, 2], [big, -big]]})
+        ok = await svc.client.post("/predict/points", json={"points": [[1e6, -1e6]]})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "points[1]" and "overflowed" in r.json()["error"]
+    assert ok.status_code == 200
