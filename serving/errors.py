@@ -6,6 +6,8 @@ that want to point at it. No body ever carries a stack trace, a file path or a k
 
 from __future__ import annotations
 
+import re
+
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +36,16 @@ def error_response(
     text = f"{field}: {message}" if field else message
     body = orjson.dumps({"error": text, "field": field} if field else {"error": text})
     return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+PATH = re.compile(r"(?<![\w.\-])(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"():,]+)+[\\/]?")
+
+
+def redact_paths(text: str) -> str:
+    """'/srv/models/lenet/3/model.onnx failed' -> 'model.onnx failed': no file-system layout
+    leaves the service in an error body or a log line."""
+    return PATH.sub(lambda m: m.group(0).rstrip("/\\").rsplit("/", 1)[-1].rsplit("\\", 1)[-1],
+                    text)
 
 
 def field_path(loc: tuple[str | int, ...] | list[str | int]) -> str:

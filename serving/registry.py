@@ -24,7 +24,7 @@ from models.spec import SPECS, ModelSpec
 from serving import metrics
 from serving.backends import Runner, default_threads, files_for, make_runner
 from serving.batching import Batcher
-from serving.errors import ApiError
+from serving.errors import ApiError, redact_paths
 from serving.settings import Settings, resolve_device
 
 log = logging.getLogger("serving")
@@ -131,6 +131,7 @@ class Registry:
                     if not isinstance(e, TimeoutError)
                     else (f"load took longer than {self.settings.load_timeout_s:g} s")
                 )
+                reason = redact_paths(reason)  # bodies and logs never show the file system
                 self.failures[name] = reason
                 log.error("model %s refused: %s", name, reason)
                 raise
