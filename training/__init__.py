@@ -1,0 +1,1 @@
+"""Training: fits the models of `models.spec` and publishes their artifacts."""

@@ -1,0 +1,91 @@
+"""Everything one version holds, written into the folder that `store.publish` hands over."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from models import nets, store
+from models.spec import ModelSpec
+from training import card, export, plots
+from training.data import Data
+
+if TYPE_CHECKING:
+    from training.train import HParams, Result
+
+
+def write_version(
+    folder: Path,
+    version: int,
+    spec: ModelSpec,
+    result: Result,
+    data: Data,
+    hp: HParams,
+    device: torch.device,
+) -> None:
+    """state_dict, checked ONNX export, plots, then the card; raises if anything fails to check."""
+    served = served_network(result.net, spec)
+    torch.save(served.state_dict(), folder / store.STATE_DICT)
+    parity = export.export_onnx(served, spec, folder / store.ONNX)
+    (folder / "plots").mkdir()
+    drawn = [p.relative_to(folder).as_posix() for p in draw(folder / "plots", spec, result, data)]
+    info = card.make_card(
+        folder,
+        spec=spec,
+        version=version,
+        hyperparameters=dataclasses.asdict(hp),
+        data=data.info,
+        history=result.history,
+        best_epoch=result.best_epoch,
+        test=result.test,
+        training_seconds=result.seconds,
+        device=device,
+        onnx_parity=parity,
+        plots=drawn,
+    )
+    store.write_json(folder / store.CARD, info)
+    store.verify(folder)
+
+
+def served_network(net: nn.Module, spec: ModelSpec) -> nn.Module:
+    """The trained weights in the layout `nets.load` rebuilds: `build(spec)` without dropout.
+
+    Dropout layers hold no weights but shift the Sequential's indices ("5.weight" with dropout is
+    "4.weight" without), so the tensors are carried over in order, checking every shape.
+    """
+    served = nets.build(spec)
+    keys, values = list(served.state_dict()), list(net.state_dict().values())
+    shapes = [v.shape for v in served.state_dict().values()]
+    if len(keys) != len(values) or shapes != [v.shape for v in values]:
+        raise ValueError(f"{spec.name}: trained weights do not fit build(spec)'s layout")
+    served.load_state_dict({k: v.detach().cpu().clone() for k, v in zip(keys, values, strict=True)})
+    return served.eval()
+
+
+def draw(folder: Path, spec: ModelSpec, result: Result, data: Data) -> list[Path]:
+    out = [plots.history(result.history, folder / "history.png", spec.name)]
+    test_x, test_y = data.test.x.cpu().numpy(), data.test.y.cpu().numpy()
+    if spec.name == "curve":
+        x, y = data.train.x.cpu().numpy(), data.train.y.cpu().numpy()
+        pred = result.test_outputs.cpu().numpy()
+        out.append(plots.curve_fit(x, y, test_x, pred, test_y, folder / "fit.png"))
+    elif spec.name == "points":
+        net = copy.deepcopy(result.net).cpu().eval()
+
+        def predict(points):
+            with torch.no_grad():
+                return torch.softmax(net(torch.from_numpy(points)), 1)[:, 1].numpy()
+
+        out.append(
+            plots.decision_regions(test_x, test_y, predict, spec.labels, folder / "regions.png")
+        )
+    else:
+        probs = torch.softmax(result.test_outputs.float(), 1).cpu().numpy()
+        out.append(plots.confusion(test_y, probs.argmax(1), spec.labels, folder / "confusion.png"))
+        out.append(plots.misclassified(test_x, test_y, probs, folder / "misclassified.png"))
+    return out

@@ -1,0 +1,315 @@
+"""Train one model or all four: `python -m training <curve|points|mlp|lenet|all> [flags]`.
+
+Reads top to bottom like pytorch/examples' mnist/main.py: `train()` runs one epoch, `evaluate()`
+scores a split, `fit()` runs the epochs and keeps the best one on the validation split, and
+`main()` parses the flags, loads the data and publishes each model's artifacts.
+
+Metrics are accumulated as sums in one tensor (loss * n, correct, n) so that under DDP
+(issue 10) a single all-reduce of that tensor gives the global numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from models import nets, store
+from models.spec import SPECS, ModelSpec
+from training import data, datasets
+from training.data import Data, Split
+
+OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
+SCHEDULES = ("onecycle", "cosine", "constant")
+
+
+@dataclass(frozen=True)
+class HParams:
+    optimizer: str = "adam"
+    lr: float = 1e-3  # the peak learning rate under onecycle
+    batch_size: int = 128
+    epochs: int = 10
+    shuffle: bool = True
+    drop_last: bool = False
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    augment: bool = False  # random affine of image batches (MNIST models only)
+    schedule: str = "onecycle"
+    seed: int = 1
+    val_size: int = 5000
+    train_size: int = 0  # synthetic sets only: how many training items to generate
+
+
+# Tuned per model on the validation split; every flag overrides its entry.
+DEFAULTS: dict[str, HParams] = {
+    "curve": HParams(lr=1e-2, batch_size=128, epochs=30, val_size=2000, train_size=20_000),
+    "points": HParams(lr=1e-2, batch_size=128, epochs=8, val_size=2000, train_size=10_000),
+    "mlp": HParams(
+        optimizer="adamw", lr=3e-3, batch_size=128, epochs=30, dropout=0.1, weight_decay=1e-4,
+        augment=True,
+    ),
+    "lenet": HParams(
+        optimizer="adamw", lr=5e-3, batch_size=128, epochs=15, weight_decay=1e-4, augment=True
+    ),
+}  # fmt: skip
+
+
+@dataclass
+class Result:
+    net: nn.Module  # the network of the best validation epoch (the `build()` network)
+    history: list[dict[str, float]]  # one row of metrics per epoch
+    best_epoch: int
+    test: dict[str, float]
+    test_outputs: torch.Tensor  # the network's outputs on the test split, for the plots
+    seconds: float
+
+
+def loss_fn(out: torch.Tensor, y: torch.Tensor, spec: ModelSpec, reduction: str = "mean"):
+    if spec.is_classifier:
+        return F.cross_entropy(out, y, reduction=reduction)
+    return F.mse_loss(out, y, reduction=reduction)
+
+
+def means(sums: torch.Tensor, spec: ModelSpec) -> dict[str, float]:
+    """(loss * n, correct, n) to mean loss and accuracy; under DDP all-reduce `sums` first."""
+    loss, correct, n = sums.tolist()
+    return {"loss": loss / n, "accuracy": correct / n} if spec.is_classifier else {"loss": loss / n}
+
+
+def train(
+    net: nn.Module,
+    split: Split,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    spec: ModelSpec,
+    hp: HParams,
+    generator: torch.Generator,
+    desc: str,
+    progress: bool = True,
+) -> dict[str, float]:
+    """One epoch over the training split; returns its mean loss (and accuracy)."""
+    net.train()
+    order = data.epoch_order(len(split), hp.shuffle, generator).to(split.x.device)
+    sums = torch.zeros(3, device=split.x.device)
+    total = data.n_batches(len(split), hp.batch_size, hp.drop_last)
+    bar = tqdm(total=total, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+    for step, idx in enumerate(data.batches(order, hp.batch_size, hp.drop_last)):
+        x, y = split.x[idx], split.y[idx]
+        if hp.augment:
+            x = data.augment(x)
+        out = net(x)
+        loss = loss_fn(out, y, spec)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        with torch.no_grad():
+            sums[0] += loss.detach() * len(idx)
+            if spec.is_classifier:
+                sums[1] += (out.argmax(1) == y).sum()
+            sums[2] += len(idx)
+        bar.update()
+        if progress and (step % 25 == 0 or step == total - 1):  # .tolist() waits for the GPU
+            bar.set_postfix({k: f"{v:.4f}" for k, v in means(sums, spec).items()}, refresh=False)
+    bar.close()
+    return means(sums, spec)
+
+
+@torch.no_grad()
+def evaluate(
+    net: nn.Module, split: Split, spec: ModelSpec, batch_size: int = 2000
+) -> tuple[dict[str, float], torch.Tensor]:
+    """Mean loss (and accuracy) on a split, and the network's outputs (logits or values)."""
+    net.eval()
+    out = torch.cat([net(split.x[i : i + batch_size]) for i in range(0, len(split), batch_size)])
+    correct = (out.argmax(1) == split.y).sum() if spec.is_classifier else out.new_zeros(())
+    n = out.new_tensor(len(out))
+    sums = torch.stack([loss_fn(out, split.y, spec, "sum"), correct.float(), n])
+    return means(sums, spec), out
+
+
+def make_optimizer(hp: HParams, params) -> torch.optim.Optimizer:
+    lr, wd = hp.lr, hp.weight_decay
+    optim = torch.optim
+    return {
+        "sgd": lambda: optim.SGD(params, lr=lr, weight_decay=wd),
+        "momentum": lambda: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd),
+        "adagrad": lambda: optim.Adagrad(params, lr=lr, weight_decay=wd),
+        "rmsprop": lambda: optim.RMSprop(params, lr=lr, weight_decay=wd),
+        "adadelta": lambda: optim.Adadelta(params, lr=lr, weight_decay=wd),
+        "adam": lambda: optim.Adam(params, lr=lr, weight_decay=wd),
+        "adamw": lambda: optim.AdamW(params, lr=lr, weight_decay=wd),
+    }[hp.optimizer]()
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, hp: HParams, steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Stepped once per batch; `steps` is the number of batches in the whole run."""
+    if hp.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=steps)
+    if hp.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    return None
+
+
+def fit(
+    spec: ModelSpec,
+    d: Data,
+    hp: HParams,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    after_epoch: Callable[[nn.Module, int], bool] | None = None,
+) -> Result:
+    """Train for hp.epochs and return the network of the best validation epoch, tested.
+
+    `after_epoch(net, epoch)` returning True stops early (the benchmark uses it).
+    """
+    torch.manual_seed(hp.seed)
+    device = d.train.x.device
+    net = nets.build(spec, hp.dropout).to(device)
+    optimizer = make_optimizer(hp, net.parameters())
+    steps = hp.epochs * data.n_batches(len(d.train), hp.batch_size, hp.drop_last)
+    scheduler = make_scheduler(optimizer, hp, steps)
+    generator = torch.Generator().manual_seed(hp.seed)
+    history: list[dict[str, float]] = []
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    start = time.perf_counter()
+    for epoch in range(1, hp.epochs + 1):
+        t = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        desc = f"{spec.name} {epoch}/{hp.epochs}"
+        tr = train(net, d.train, optimizer, scheduler, spec, hp, generator, desc, progress)
+        va, _ = evaluate(net, d.val, spec)
+        row = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in tr.items()}}
+        row |= {f"val_{k}": v for k, v in va.items()} | {"seconds": time.perf_counter() - t}
+        history.append(row)
+        log(format_row(row, desc))
+        score = va["accuracy"] if spec.is_classifier else -va["loss"]
+        if best is None or score >= best[0]:  # a tie goes to the later epoch
+            best = (score, epoch, {k: v.detach().clone() for k, v in net.state_dict().items()})
+        if after_epoch is not None and after_epoch(net, epoch):
+            break
+    seconds = time.perf_counter() - start
+    assert best is not None
+    net.load_state_dict(best[2])
+    test, out = evaluate(net, d.test, spec)
+    if not spec.is_classifier:  # the curve's test targets are the true mean: loss is that MSE
+        test = {"mse": test["loss"]}
+    test["n"] = len(d.test)
+    return Result(net, history, best[1], test, out, seconds)
+
+
+def format_row(row: dict[str, float], desc: str) -> str:
+    parts = [f"{desc:<14}", f"lr {row['lr']:.2e}"]
+    for split in ("train", "val"):
+        parts.append(f"{split} loss {row[f'{split}_loss']:.5f}")
+        if f"{split}_accuracy" in row:
+            parts.append(f"acc {row[f'{split}_accuracy']:.2%}")
+    return "  ".join([*parts, f"{row['seconds']:.1f}s"])
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train the models of models/spec.py and publish their artifacts "
+        "(state_dict, ONNX, model card, plots) as a new version in the model repository.",
+        epilog="Unset flags take the model's tuned defaults: "
+        + "; ".join(f"{n}: {_short(h)}" for n, h in DEFAULTS.items()),
+    )
+    p.add_argument("model", choices=[*SPECS, "all"], help="which model to train")
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--lr", type=float, help="learning rate (the peak under onecycle)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--shuffle", action=argparse.BooleanOptionalAction, help="reshuffle each epoch")
+    p.add_argument("--drop-last", action=argparse.BooleanOptionalAction)
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, help="random affine")
+    p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule per batch")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--val-size", type=int, help="items held out of training for validation")
+    p.add_argument("--train-size", type=int, help="synthetic models: training items generated")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--data-dir", type=Path, default=datasets.default_data_dir(),
+                   help="folder holding MNIST/raw/ (default: $MNIST_DATA_DIR or data)")  # fmt: skip
+    p.add_argument("--download", action="store_true", help="fetch MNIST with torchvision first")
+    p.add_argument("--models-dir", type=Path, default=store.REPOSITORY,
+                   help="model repository to publish into (default: %(default)s)")  # fmt: skip
+    p.add_argument("--keep", type=int, default=2, help="versions kept per model (0: all)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: its default)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    args = p.parse_args(argv)
+    for flag in ("epochs", "batch_size", "val_size", "train_size"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda, but torch sees no CUDA device")
+    return args
+
+
+def _short(hp: HParams) -> str:
+    return f"{hp.optimizer} lr {hp.lr:g}, batch {hp.batch_size}, {hp.epochs} epochs" + (
+        ", augment" if hp.augment else ""
+    )
+
+
+def hparams(name: str, args: argparse.Namespace) -> HParams:
+    fields = {f.name for f in dataclasses.fields(HParams)}
+    overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    return dataclasses.replace(DEFAULTS[name], **overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = list(SPECS) if args.model == "all" else [args.model]
+    device = resolve_device(args.device)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    try:
+        if args.download:
+            datasets.download(args.data_dir)
+        cache: dict[str, Data] = {}
+        plan = [(n, hparams(n, args)) for n in names]
+        loaded = {n: data.load(n, h.val_size, h.train_size, args.data_dir, cache) for n, h in plan}
+    except datasets.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for name, hp in plan:
+        publish(SPECS[name], hp, loaded[name].to(device), device, args)
+    return 0
+
+
+def publish(
+    spec: ModelSpec, hp: HParams, d: Data, device: torch.device, args: argparse.Namespace
+) -> Path:
+    """Train one model and publish its artifacts as a new version."""
+    from training import artifacts  # export and plotting libraries load only when needed
+
+    print(f"== {spec.name}: {dataclasses.asdict(hp)} on {device}", flush=True)
+    result = fit(spec, d, hp, progress=args.progress)
+
+    def write(folder: Path, version: int) -> None:
+        artifacts.write_version(folder, version, spec, result, d, hp, device)
+
+    folder = store.publish(args.models_dir, spec.name, write, keep=args.keep)
+    summary = ", ".join(f"{k} {v:.6g}" for k, v in result.test.items())
+    print(f"== {spec.name}: test {summary}; trained in {result.seconds:.1f}s -> {folder}")
+    return folder
