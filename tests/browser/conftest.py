@@ -8,6 +8,7 @@ Everything is skipped, with the reason, where Chromium or Playwright is missing 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,13 @@ CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # The models the page shows; BROWSER_MODELS_DIR points the tests at another repository.
 MODELS_DIR = Path(os.environ.get("BROWSER_MODELS_DIR", ROOT / "models" / "repository"))
 MODELS = ("lenet", "mlp", "points", "curve")
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Screenshots go to docs/screenshots/ only when asked (SCREENSHOTS=1, e.g. to refresh them for
+# the README); otherwise to a temporary folder, so a test run leaves the checkout clean.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "starter-serve-screenshots"
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
