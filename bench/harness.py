@@ -97,6 +97,21 @@ def loadavg() -> str:
         return "?"
 
 
+def busy_note(start_load: str) -> list[str]:
+    """Report lines warning that the machine had other work at the start (load ≥ 0.5)."""
+    try:
+        busy = float(start_load) >= 0.5
+    except ValueError:
+        busy = False
+    if not busy:
+        return []
+    return [
+        f"**⚠ The machine was busy (1-minute load average {start_load} before the run):"
+        " these figures are noisy; run again on a quiet machine before quoting them.**",
+        "",
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -299,6 +314,7 @@ def stop_all() -> None:
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
+    print(f"\n{signal.Signals(signum).name}: stopping the servers", file=sys.stderr)
     stop_all()
     raise SystemExit(128 + signum)
 

@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         [
             "# p50 at concurrency 1: batching on vs off",
             "",
+            *harness.busy_note(info["load"]),
             f"- Date: {info['date']}",
             f"- Machine: {info['machine']}; {info['os']}",
             f"- Command: `{command.strip()}`",

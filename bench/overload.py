@@ -426,8 +426,10 @@ def report(f: Findings, args: argparse.Namespace, info: dict[str, str], cores: C
     command = "python -m bench.overload " + " ".join(sys.argv[1:])
     env = ", ".join(args.env) if args.env else "defaults"
     lines = [
-        f"# Overload: open-loop load at {args.factor:g}x capacity",
+        f"# Overload: open-loop load at {args.factor:g}x capacity"
+        + ("" if args.server == "ours" else f" ({args.server} server)"),
         "",
+        *harness.busy_note(info["load"]),
         f"- Date: {info['date']}",
         f"- Machine: {info['machine']}; {info['os']}",
         f"- Command: `{command.strip()}`; server settings: {env}",

@@ -80,12 +80,18 @@ class Contender:
     needs: str | None = None  # a module that must be importable
 
 
-def contenders(models_dir: str, ls_batch: int, ls_timeout: float) -> list[Contender]:
+def contenders(
+    models_dir: str, ls_batch: int, ls_timeout: float, ls_fast_queue: bool
+) -> list[Contender]:
     py = harness.PYTHON
     ours = [py, "-m", "serving", "--host", harness.HOST, "--port", "{port}", "--threads", "1"]
     ours += ["--models-dir", models_dir]
     peer = ["--host", harness.HOST, "--port", "{port}", "--models-dir", models_dir]
     litserve = [py, "-m", "bench.peers.litserve_server", *peer]
+    queue = ""
+    if ls_fast_queue:  # its ZeroMQ queue: a little faster here, so the fairer comparison
+        litserve.append("--fast-queue")
+        queue = ", fast_queue"
     all_workloads = tuple(w.key for w in WORKLOADS)
     return [
         Contender("ours", "ours", "this service (ONNX Runtime, 1 thread)", ours, all_workloads),
@@ -107,7 +113,7 @@ def contenders(models_dir: str, ls_batch: int, ls_timeout: float) -> list[Conten
         Contender(
             "litserve",
             "litserve",
-            "LitServe, torch eager, no batching",
+            f"LitServe, torch eager, no batching{queue}",
             litserve,
             PEER_WORKLOADS,
             "litserve",
@@ -115,7 +121,8 @@ def contenders(models_dir: str, ls_batch: int, ls_timeout: float) -> list[Conten
         Contender(
             "litserve-batch",
             "litserve",
-            f"LitServe, torch eager, max_batch_size {ls_batch}, batch_timeout {ls_timeout:g} s",
+            f"LitServe, torch eager, max_batch_size {ls_batch}, batch_timeout {ls_timeout:g} s"
+            + queue,
             [*litserve, "--batch", str(ls_batch), "--batch-timeout", str(ls_timeout)],
             PEER_WORKLOADS,
             "litserve",
@@ -364,13 +371,13 @@ def report(
     lines = [
         "# Serving benchmark",
         "",
+        *harness.busy_note(info["load"]),
         f"- Date: {info['date']}",
         f"- Machine: {info['machine']}; {info['os']}",
         f"- Packages: {info['packages']}",
         f"- Command: `{command}`",
         f"- {settings}",
-        f"- Load average (1 min) at start {info['load']}, at end {harness.loadavg()}"
-        " (other work on the machine makes every figure noisy)",
+        f"- Load average (1 min) at start {info['load']}, at end {harness.loadavg()}",
         "",
         "## Throughput and latency",
         "",
@@ -472,6 +479,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--client-cpus", default="1")
     p.add_argument("--litserve-batch", type=int, default=32, help="LitServe max_batch_size.")
     p.add_argument("--litserve-timeout", type=float, default=0.002, help="batch_timeout, s.")
+    p.add_argument(
+        "--litserve-fast-queue",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="LitServe's fast_queue (ZeroMQ).",
+    )
     return p.parse_args(argv)
 
 
@@ -486,7 +499,10 @@ def main(argv: list[str] | None = None) -> None:
     measure = args.duration if args.duration is not None else (2.0 if args.quick else 12.0)
     out = Path(args.out or f"bench/results/serve{'-quick' if args.quick else ''}.md")
     chosen = select(
-        contenders(args.models_dir, args.litserve_batch, args.litserve_timeout), args.only
+        contenders(
+            args.models_dir, args.litserve_batch, args.litserve_timeout, args.litserve_fast_queue
+        ),
+        args.only,
     )
     if find_spec("litserve") is None and any(c.needs == "litserve" for c in chosen):
         print(
