@@ -9,7 +9,7 @@ MODEL  ?= all
 DATA_DIR ?= $(or $(MNIST_DATA_DIR),$(if $(wildcard ../shared/data/MNIST/raw),../shared/data,data))
 ARGS   ?=
 
-.PHONY: install install-dev serve train test lint format bench fuzz clean
+.PHONY: install install-dev serve train test lint format bench fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench: $(VENV)/.dev
 # The schemathesis run of the test suite, in full (CI runs a bounded one).
 fuzz: $(VENV)/.dev
 	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),300) $(BIN)/python -m pytest tests/serving/test_fuzz.py -p no:logging $(ARGS)
+
+# 60 s at 64 clients on loopback: errors and resident memory (bench/results/soak.md).
+soak: $(VENV)/.dev
+	$(BIN)/python -m bench.soak $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -60,7 +60,7 @@ class Entry:
 class Registry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.device = resolve_device(settings.device)
+        self.device = resolve_device(settings.device, settings.backend)
         self.threads = settings.threads or default_threads(settings.workers)
         self.entries: dict[str, Entry] = {}
         self.failures: dict[str, str] = {}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import pickle
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -109,3 +111,20 @@ def test_real_server_answers_and_stops_cleanly(built_repo: Path) -> None:
         assert httpx.get(f"{url}/openapi.json").json()["paths"]["/predict/digits"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
+
+
+def test_onnx_path_never_imports_torch(built_repo: Path) -> None:
+    """Serving with ONNX Runtime stays lean: torch (hundreds of MiB) is never imported."""
+    code = f"""
+import asyncio, sys
+from serving.registry import Registry
+from serving.settings import Settings
+async def main():
+    registry = Registry(Settings(models_dir={str(built_repo)!r}, backend="onnx", device="auto"))
+    await registry.load_all()
+    assert registry.ready, registry.failures
+asyncio.run(main())
+print("torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
