@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     # Outermost first: request id + metrics, then API keys, then the hot path for predictions.
-    app.add_middleware(FastPath)
+    app.add_middleware(FastPath, max_in_flight=settings.max_in_flight)
     app.add_middleware(ApiKeys, settings=settings)
     app.add_middleware(RequestContext)
     app.add_api_route("/metrics", metrics.render, include_in_schema=False)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from serving import metrics
 from serving.errors import ApiError, error_response
 from serving.routes import predict, v2
 
@@ -29,8 +30,15 @@ INFER = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))
 
 
 class FastPath:
-    def __init__(self, app: ASGIApp) -> None:
+    """Also admission control: past `max_in_flight` prediction requests at once, the next is
+    answered 503 with Retry-After straight away, without reading its body. Under overload the
+    cost is parsing, not the model, so this (not the batch queue) is what keeps the latency of
+    accepted requests within budget."""
+
+    def __init__(self, app: ASGIApp, max_in_flight: int) -> None:
         self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -44,10 +52,20 @@ class FastPath:
             if found is not None:
                 endpoint, handler = found
                 scope.setdefault("state", {})["endpoint"] = endpoint
+                if self.in_flight >= self.max_in_flight:
+                    metrics.REJECTED.labels("", "busy").inc()
+                    busy = error_response(
+                        503, "the server is busy; retry later", headers={"Retry-After": "1"}
+                    )
+                    await busy(scope, receive, send)
+                    return
+                self.in_flight += 1
                 try:
                     response = await handler(Request(scope, receive), **kwargs)
                 except ApiError as e:
                     response = error_response(e.status, e.message, e.field, e.headers)
+                finally:
+                    self.in_flight -= 1
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(64, ge=1)
     max_wait_ms: float = Field(0.0, ge=0.0, description="Extra wait for a batch to fill; 0: none.")
     max_queue: int = Field(1024, ge=1, description="Queued inputs per model; past it, 503.")
+    max_in_flight: int = Field(
+        128,
+        ge=1,
+        description="Prediction requests being handled per worker; past it, 503 at "
+        "once (before the body is read), which keeps accepted requests' latency bounded.",
+    )
 
     request_timeout_s: float = Field(30.0, gt=0, description="Past it a request answers 504.")
     load_timeout_s: float = Field(60.0, gt=0, description="Past it a model load is refused.")

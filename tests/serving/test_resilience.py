@@ -149,3 +149,19 @@ async def test_no_error_leaks_trace_path_or_key(
     logs = capsys.readouterr()
     assert "refused" in logs.err and "internal error" in logs.err  # it did log, cleanly
     assert not LEAKS.search(logs.err + logs.out), logs.err[-2000:]
+
+
+async def test_admission_cap_answers_503_before_reading(slow_repo: Path) -> None:
+    settings = settings_for(slow_repo, models=["curve"], max_in_flight=2)
+    async with Service(settings) as svc:
+        results = await asyncio.gather(
+            *(svc.client.post("/predict/curve", json={"x": [0.5]}) for _ in range(8))
+        )
+        after = await svc.client.post("/predict/curve", json={"x": [0.5]})
+        metrics = (await svc.client.get("/metrics")).text
+    codes = sorted(r.status_code for r in results)
+    assert codes.count(200) >= 2 and codes.count(503) >= 4, codes
+    busy = next(r for r in results if r.status_code == 503)
+    assert "busy" in busy.json()["error"] and busy.headers["retry-after"] == "1"
+    assert after.status_code == 200  # the slots were given back
+    assert 'reason="busy"' in metrics
