@@ -1,0 +1,290 @@
+"""The service as a Ray Serve application: the app that `make serve` runs, in N replicas.
+
+    python -m serving.ray_app --port 8000 --replicas 2     # a local Ray (ray.init), or the
+                                                            # cluster at $RAY_ADDRESS
+    serve run deploy/ray/serve-config.yaml                  # operators: the config file
+
+Each replica is one Ray actor that builds `create_app()` (serving/app.py) and serves it through
+`@serve.ingress`: the same routes, middleware, answers and errors; Ray's HTTP proxy spreads the
+requests over the replicas. Nothing about routes or models is written here. Batching stays the
+service's own dynamic batcher, per replica (docs/scaling.md says why).
+
+Settings: a replica reads SERVING_* from its own environment (a local Ray's workers inherit the
+one `python -m serving.ray_app` runs in; on a cluster, the pod's or the runtime_env's), then the
+overrides the deployment was bound with. API keys only ever come from the environment: they are
+never bound as arguments (Ray would keep them in its control store and show them).
+
+This is the only module that imports ray (the `ray` extra: pip install '.[ray]').
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+if __name__ == "__main__" and not os.environ.get("RAY_ADDRESS"):
+    # A Ray of its own on this machine: its processes listen and talk on loopback only, not on
+    # the host's address (Ray's single-machine switch; it is read when ray is imported).
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+import ray
+from fastapi import FastAPI
+from ray import serve
+from ray.serve import Application
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.app import create_app
+from serving.settings import Settings
+
+log = logging.getLogger("serving.ray")
+
+APP_NAME = "starter-serve"
+DEPLOYMENT_NAME = "StarterServe"
+# Settings a replica must never be bound with: keys (secrets), and what only uvicorn uses.
+NOT_BOUND = {"api_keys", "admin_key", "port", "workers"}
+# Requests one replica takes at once. Above the batcher's max_batch_size (64) so that concurrent
+# requests can meet in one batch; Ray's own default (5) would cap every batch at 5 requests.
+MAX_ONGOING_REQUESTS = 128
+
+
+def ready_after_load(app: FastAPI) -> FastAPI:
+    """Make the app's startup end only once its models are loaded (or failed to load).
+
+    Ray Serve sends traffic to a replica as soon as its ASGI startup returns, and it has no
+    readiness probe of its own; the service loads in the background (/readyz says 503 until
+    then), so without this a new or restarted replica would answer its first requests 503.
+    """
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            await asyncio.shield(a.state.loading)
+            yield state
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+class DropEchoedRequestId:
+    """Ray's HTTP proxy gives every request an X-Request-ID (the caller's, else a new one) and
+    adds it to the answer; the service echoes the same id. Keep one header, not two."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+
+        async def send_once(message: Message) -> None:
+            if message["type"] == "http.response.start" and given is not None:
+                message["headers"] = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if not (k.lower() == b"x-request-id" and v == given)
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_once)
+
+
+def _replica_threads() -> int:
+    """Inference threads: the CPUs Ray gave this replica (at least 1), not the machine's."""
+    with contextlib.suppress(Exception):
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0)
+        return max(1, round(cpus))
+    return 1
+
+
+@serve.deployment(
+    name=DEPLOYMENT_NAME,
+    max_ongoing_requests=MAX_ONGOING_REQUESTS,
+    ray_actor_options={"num_cpus": 1},
+    # A replica that is killed or crashes is replaced by the controller; a stop drains first.
+    graceful_shutdown_wait_loop_s=2,
+    graceful_shutdown_timeout_s=30,
+    # No line per request, as under `make serve` (uvicorn's access log is off there too).
+    logging_config={"enable_access_log": False},
+)
+@serve.ingress()
+class StarterServe:
+    """One replica: `create_app()` with its settings, behind Ray Serve's HTTP proxy."""
+
+    def __init__(self, settings: dict[str, Any] | None = None) -> None:
+        overrides = {k: v for k, v in (settings or {}).items() if k not in NOT_BOUND}
+        if not overrides.get("threads") and not os.environ.get("SERVING_THREADS"):
+            overrides["threads"] = _replica_threads()
+        self.settings = Settings(**overrides)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        # Called by Ray in the replica after __init__; Ray then runs the app's startup.
+        app = create_app(self.settings)
+        app.add_middleware(DropEchoedRequestId)
+        return ready_after_load(app)
+
+
+def bound_settings(settings: Settings) -> dict[str, Any]:
+    """What a replica is bound with: the given settings less keys and uvicorn-only fields."""
+    return settings.model_dump(mode="json", exclude=NOT_BOUND)
+
+
+def deployment_options(
+    replicas: int | None = None,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    min_replicas: int | None = None,
+    max_replicas: int | None = None,
+    target_ongoing_requests: float | None = None,
+) -> dict[str, Any]:
+    """`.options()` for the deployment: a fixed count, or autoscaling when bounds are given."""
+    options: dict[str, Any] = {}
+    if min_replicas is not None or max_replicas is not None:
+        low = 1 if min_replicas is None else min_replicas
+        options["autoscaling_config"] = {
+            "min_replicas": low,
+            "max_replicas": max(low, max_replicas or low),
+            "target_ongoing_requests": target_ongoing_requests or 16,
+        }
+    elif replicas is not None:
+        options["num_replicas"] = replicas
+    actor: dict[str, float] = {}
+    if num_cpus is not None:
+        actor["num_cpus"] = num_cpus
+    if num_gpus:
+        actor["num_gpus"] = num_gpus
+    if actor:
+        options["ray_actor_options"] = {"num_cpus": 1, **actor}
+    return options
+
+
+def build(args: dict[str, Any] | None = None) -> Application:
+    """Application builder for `serve run` / `serve deploy` (import_path: serving.ray_app:build).
+
+    `args` (the config file's `args:`) are Settings fields, e.g. {"models": ["lenet"]}; the
+    replica count, resources and autoscaling come from the config's `deployments:` section.
+    """
+    settings = Settings(**{k: v for k, v in (args or {}).items() if k not in NOT_BOUND})
+    return StarterServe.bind(bound_settings(settings))
+
+
+def app(settings: Settings | None = None, **options: Any) -> Application:
+    """The application for `serve.run`, with deployment_options() keyword arguments."""
+    deployment = StarterServe.options(**deployment_options(**options))
+    return deployment.bind(bound_settings(settings or Settings()))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = Settings()
+    p = argparse.ArgumentParser(
+        prog="python -m serving.ray_app",
+        description="Run the service as a Ray Serve application (local Ray, or $RAY_ADDRESS).",
+    )
+    p.add_argument("--host", default=defaults.host, help="Address of Ray's HTTP proxy.")
+    p.add_argument("--port", type=int, default=defaults.port)
+    p.add_argument("--replicas", type=int, default=2, help="Fixed number of replicas.")
+    p.add_argument("--min-replicas", type=int, help="Autoscale from this many (with --max).")
+    p.add_argument("--max-replicas", type=int, help="Autoscale up to this many.")
+    p.add_argument(
+        "--target-ongoing-requests", type=float, help="Autoscaling target per replica (16)."
+    )
+    p.add_argument("--num-cpus", type=float, default=1.0, help="CPUs per replica.")
+    p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per replica.")
+    p.add_argument("--models-dir", default=str(defaults.models_dir))
+    p.add_argument("--models", nargs="+", default=defaults.models)
+    p.add_argument("--backend", choices=["onnx", "torch"], default=defaults.backend)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=defaults.device)
+    p.add_argument("--threads", type=int, default=defaults.threads, help="0: CPUs per replica.")
+    p.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size)
+    p.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms)
+    p.add_argument(
+        "--no-batching", dest="batching", action="store_false", default=defaults.batching
+    )
+    p.add_argument("--log-level", default=defaults.log_level)
+    return p.parse_args(argv)
+
+
+def _wait_for_stop() -> None:
+    """Block until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parse_args(argv)
+    settings = Settings(
+        host=a.host,
+        port=a.port,
+        models_dir=a.models_dir,
+        models=a.models,
+        backend=a.backend,
+        device=a.device,
+        threads=a.threads,
+        max_batch_size=a.max_batch_size,
+        max_wait_ms=a.max_wait_ms,
+        batching=a.batching,
+        log_level=a.log_level,
+    )  # validates the flags before anything starts
+    remote = bool(os.environ.get("RAY_ADDRESS"))
+    # ray.init() joins $RAY_ADDRESS when it is set; otherwise it starts Ray on this machine,
+    # whose workers inherit this environment (SERVING_*, the keys included).
+    if remote:
+        ray.init(logging_level=logging.WARNING)
+    else:
+        # "local": a new Ray of our own even if another runs here, on loopback only.
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(
+            address="local",
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            _node_ip_address="127.0.0.1",
+        )
+    try:
+        serve.start(http_options={"host": a.host, "port": a.port})
+        serve.run(
+            app(
+                settings,
+                replicas=a.replicas,
+                num_cpus=a.num_cpus,
+                num_gpus=a.num_gpus,
+                min_replicas=a.min_replicas,
+                max_replicas=a.max_replicas,
+                target_ongoing_requests=a.target_ongoing_requests,
+            ),
+            name=APP_NAME,
+            route_prefix="/",
+        )
+        print(
+            f"serving on http://{a.host}:{a.port} with Ray Serve "
+            f"(ray {ray.__version__}, {ray.get_runtime_context().gcs_address})",
+            flush=True,
+        )
+        _wait_for_stop()
+    finally:
+        # Replicas drain (graceful_shutdown_timeout_s) and run the app's shutdown.
+        if remote:
+            with contextlib.suppress(Exception):
+                serve.delete(APP_NAME)
+        else:
+            with contextlib.suppress(Exception):
+                serve.shutdown()
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    # Run from the importable module, so that Ray pickles the deployment by reference.
+    from serving.ray_app import main as _main
+
+    _main()
