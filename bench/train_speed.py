@@ -147,14 +147,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", type=Path, default=datasets.default_data_dir())
     p.add_argument("--max-epochs", type=int, default=15, help="tutorial loop gives up after these")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0, help="as for training (0: the idle cores)")
     p.add_argument("--skip-make-train", action="store_true")
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)
+    load = os.getloadavg()[0]
     try:
         datasets.load_mnist(args.data_dir, "test")
     except datasets.DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    torch.set_num_threads(train.pick_threads(args.threads))  # the same for both loops
+    print(f"{machine()}; load average {os.getloadavg()[0]:.2f}", flush=True)
     fast_s, fast_log = fast(args.data_dir, args.seed)
     tut_s, tut_log = tutorial(args.data_dir, args.max_epochs, args.seed)
     ratio = fast_s / tut_s if fast_s and tut_s else None
@@ -165,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "# Training speed",
         "",
         f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {machine()}",
+        f"- machine: {machine()}; load average at start {load:.2f}",
         f"- command: `python -m bench.train_speed --data-dir {args.data_dir}` (`make bench`)",
         "",
         f"## LeNet to {TARGET:.1%} test accuracy (training time, scoring passes excluded)",

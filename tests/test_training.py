@@ -54,6 +54,11 @@ def test_flags_override_the_model_defaults() -> None:
     assert train.hparams("curve", train.parse_args(["curve"])) == train.DEFAULTS["curve"]
 
 
+def test_thread_choice() -> None:
+    assert train.pick_threads(3) == 3  # an explicit --threads wins
+    assert 1 <= train.pick_threads(0) <= torch.get_num_threads()
+
+
 def test_batches_cover_each_item_once() -> None:
     gen = torch.Generator().manual_seed(0)
     order = data.epoch_order(10, True, gen)

@@ -60,7 +60,7 @@ def make_card(
         "test_metrics": test,
         "validation": {
             "selected_epoch": best_epoch,
-            "selected_by": "validation accuracy" if spec.is_classifier else "validation loss",
+            "selected_by": "lowest validation loss",
             "per_epoch": history,
         },
         "hyperparameters": hyperparameters,
