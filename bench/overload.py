@@ -65,6 +65,7 @@ class Log:
     done: np.ndarray
     status: np.ndarray
     retry_after: np.ndarray
+    fresh: np.ndarray  # sent on a connection opened during the load
 
     @staticmethod
     def empty(n: int) -> Log:
@@ -73,6 +74,7 @@ class Log:
             np.full(n, np.nan),
             np.full(n, np.nan),
             np.zeros(n, np.int16),
+            np.zeros(n, bool),
             np.zeros(n, bool),
         )
 
@@ -187,6 +189,7 @@ class Client:
             self.outstanding -= 1
             return
         self.opened_under_load += 1
+        self.log.fresh[index] = True
         asyncio.get_running_loop().create_task(self._send_on_new(index, request))
 
     async def _send_on_new(self, index: int, request: bytes) -> None:
@@ -253,6 +256,17 @@ async def sequential(
     return out
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 async def sample_rss(pids: list[int], every_s: float, into: list[tuple[float, int]]) -> None:
     """VmRSS of the server's processes (found once: walking /proc would stall the generator)."""
     while True:
@@ -274,6 +288,9 @@ class Findings:
     probes: list[tuple[float, float, int]] = field(default_factory=list)
     rss: list[tuple[float, int]] = field(default_factory=list)
     opened_under_load: int = 0
+    rss_before: int = 0  # with the connection pool open, just before the load
+    client_cpu: float = 0.0  # share of one core the generator used during the load
+    server_cpu: float = 0.0  # share of one core the server used during the load
     pool: int = 0
 
 
@@ -305,7 +322,12 @@ async def run_phases(
         await client.fill(args.pool)
         probe_task: asyncio.Task[list[tuple[float, float, int]]] | None = None
         try:
+            f.rss_before = harness.rss_bytes(server.pids())
+            cpu0, server0 = time.process_time(), cpu_seconds(server.pids())
             f.load_start, f.load_end = await open_loop(client, f.rate, n)
+            wall = max(f.load_end - f.load_start, 1e-9)
+            f.client_cpu = (time.process_time() - cpu0) / wall
+            f.server_cpu = (cpu_seconds(server.pids()) - server0) / wall
             await asyncio.sleep(max(0.0, f.load_end - clock()))
             probe_task = asyncio.get_running_loop().create_task(
                 sequential(server.port, requests[1], args.recover, clock)
@@ -365,9 +387,8 @@ def report(f: Findings, args: argparse.Namespace, info: dict[str, str], cores: C
     timed_out = int((log.status == TIMED_OUT).sum())
     acc_p99 = _pct(latency[ok], 99)
     rec = recovery_s(f, args.tolerance)
-    before = [r for t, r in f.rss if t < f.load_start]
     during = [r for t, r in f.rss if f.load_start <= t <= f.load_end + 1]
-    base_rss = before[-1] if before else 0
+    base_rss = f.rss_before
     peak_rss = max(during) if during else 0
     after_rss = f.rss[-1][1] if f.rss else 0
     growth = (peak_rss - base_rss) / base_rss if base_rss else float("nan")
@@ -446,6 +467,17 @@ def report(f: Findings, args: argparse.Namespace, info: dict[str, str], cores: C
         f"- Generator lag behind schedule: p50 {_pct(lag[~np.isnan(lag)], 50):.2f} ms, p99 "
         f"{_pct(lag[~np.isnan(lag)], 99):.2f} ms (latency counts from the scheduled time; the"
         f" server's own time, from the actual send, has p99 {_pct(service[ok], 99):.1f} ms)",
+        f"- Accepted p50 / p99 on connections opened before the load: "
+        f"{_pct(latency[ok & ~log.fresh], 50):.1f} / {_pct(latency[ok & ~log.fresh], 99):.1f} ms;"
+        f" on connections opened during it (connect time included): "
+        f"{_pct(latency[ok & log.fresh], 50):.1f} / {_pct(latency[ok & log.fresh], 99):.1f} ms",
+        f"- CPU during the load: server {f.server_cpu:.0%} of a core, generator "
+        f"{f.client_cpu:.0%} of a core"
+        + (
+            " (**the generator was near its limit: it may not have kept the schedule**)"
+            if f.client_cpu > 0.9
+            else ""
+        ),
         "",
         "| promise (issue 11) | measured | kept |",
         "|---|---|---|",
@@ -453,7 +485,7 @@ def report(f: Findings, args: argparse.Namespace, info: dict[str, str], cores: C
         "",
         "## Second by second (by scheduled send time)",
         "",
-        "| s | sent | 200 | 503 | other | accepted p50 ms | accepted p99 ms | RSS peak |",
+        "| s | sent | 200 | 503 | other or failed | accepted p50 ms | accepted p99 ms | RSS peak |",
         "|---|---|---|---|---|---|---|---|",
         *per_second,
         "",
@@ -486,7 +518,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--idle", type=float, default=2.0, help="Seconds of idle measurement.")
     p.add_argument("--recover", type=float, default=5.0, help="Seconds of probes after load.")
     p.add_argument("--timeout", type=float, default=10.0, help="Client timeout, s.")
-    p.add_argument("--pool", type=int, default=256, help="Connections opened before the load.")
+    p.add_argument("--pool", type=int, default=1024, help="Connections opened before the load.")
     p.add_argument("--max-conns", type=int, default=4096, help="At most this many connections.")
     p.add_argument("--env", action="append", default=[], help="SERVING_X=value for the server.")
     p.add_argument(
