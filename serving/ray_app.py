@@ -173,8 +173,11 @@ def build(args: dict[str, Any] | None = None) -> Application:
     `args` (the config file's `args:`) are Settings fields, e.g. {"models": ["lenet"]}; the
     replica count, resources and autoscaling come from the config's `deployments:` section.
     """
-    settings = Settings(**{k: v for k, v in (args or {}).items() if k not in NOT_BOUND})
-    return StarterServe.bind(bound_settings(settings))
+    given = {k: v for k, v in (args or {}).items() if k not in NOT_BOUND}
+    settings = Settings(**given)  # validated here, at deploy time, not in every replica
+    # Only what was given: the rest is the replicas' own environment (e.g. a pod's
+    # SERVING_MODELS_DIR), not whatever the node that runs this builder has.
+    return StarterServe.bind(settings.model_dump(mode="json", include=set(given)))
 
 
 def app(settings: Settings | None = None, **options: Any) -> Application:
@@ -266,9 +269,11 @@ def main(argv: list[str] | None = None) -> None:
             name=APP_NAME,
             route_prefix="/",
         )
+        gcs = "?"
+        with contextlib.suppress(Exception):
+            gcs = ray.get_runtime_context().gcs_address
         print(
-            f"serving on http://{a.host}:{a.port} with Ray Serve "
-            f"(ray {ray.__version__}, {ray.get_runtime_context().gcs_address})",
+            f"serving on http://{a.host}:{a.port} with Ray Serve (ray {ray.__version__}, {gcs})",
             flush=True,
         )
         _wait_for_stop()
