@@ -521,7 +521,8 @@ def main(argv: list[str] | None = None) -> None:
         outcomes[c.name] = bench_one(c, bodies, cores, scratch, warmup, measure, skip)
     settings = (
         f"Each run: {warmup:g} s warm-up, then {measure:g} s measured; wrk 1 thread, "
-        f"{cores.label()}; 127.0.0.1, keep-alive connections"
+        f"{cores.label()}; 127.0.0.1, keep-alive connections; models from "
+        f"{args.models_dir} (newest version)"
     )
     command = "python -m bench.serve_bench " + " ".join(argv if argv is not None else sys.argv[1:])
     text = report(outcomes, info, command.strip(), settings, bodies, len(cores.server))
