@@ -28,8 +28,9 @@ def _mlp(sizes: list[int], dropout: float) -> list[nn.Module]:
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+            # Always present (p may be 0): the layer indices, and so the state_dict's keys,
+            # must not depend on a training choice.
+            layers.append(nn.Dropout(dropout))
     return layers
 
 
