@@ -30,6 +30,7 @@ import pytest
 from PIL import Image
 
 from models.spec import SPECS
+from serving.settings import Settings
 from tests.serving.conftest import built_repo, free_port, live_server  # noqa: F401 (fixture)
 
 # One machine: Ray's processes (and this test, when it joins them) talk over loopback only, not
@@ -360,3 +361,34 @@ def test_a_killed_replica_is_replaced_while_the_app_keeps_answering(
     with httpx.Client(base_url=ray_service.url, timeout=10) as client:
         answers = {client.get("/readyz").status_code for _ in range(10)}
     assert answers == {200}
+
+
+# ---- no Ray started: the options and the config builder -----------------------------------------
+
+
+def test_deployment_options() -> None:
+    from serving.ray_app import deployment_options
+
+    assert deployment_options(replicas=3) == {"num_replicas": 3}
+    options = deployment_options(replicas=2, min_replicas=1, max_replicas=4, num_gpus=0.5)
+    assert options["autoscaling_config"] == {
+        "min_replicas": 1,
+        "max_replicas": 4,
+        "target_ongoing_requests": 16,
+    }
+    assert "num_replicas" not in options  # autoscaling decides
+    assert options["ray_actor_options"] == {"num_cpus": 1, "num_gpus": 0.5}
+
+
+def test_config_builder_validates_and_binds_no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from serving import ray_app
+
+    monkeypatch.setenv("SERVING_API_KEYS", "secret-key")
+    assert isinstance(ray_app.build({"models": ["lenet"], "api_keys": "x"}), serve.Application)
+    with pytest.raises(ValidationError):
+        ray_app.build({"models": ["no-such-model"]})
+    bound = ray_app.bound_settings(Settings(models=["lenet"]))
+    assert not {"api_keys", "admin_key", "port", "workers"} & set(bound)
+    assert bound["models"] == ["lenet"]
