@@ -101,6 +101,13 @@ def test_every_optimizer_lowers_the_loss(optimizer: str) -> None:
     assert result.history[-1]["val_loss"] < 0.69  # below chance (ln 2)
 
 
+def test_bf16_mixed_precision_learns() -> None:
+    hp = dataclasses.replace(train.DEFAULTS["points"], epochs=2, batch_size=32, precision="bf16")
+    result = train.fit(SPECS["points"], _points(300), hp, progress=False, log=lambda _: None)
+    assert result.test["accuracy"] > 0.97
+    assert next(result.net.parameters()).dtype == torch.float32  # the weights stay fp32
+
+
 def test_lenet_overfits_one_small_batch() -> None:
     torch.manual_seed(0)
     spec = SPECS["lenet"]

@@ -32,6 +32,7 @@ from training.data import Data, Split
 TINY = ("curve", "points")  # trained on one CPU thread: threading costs them more than it gains
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class HParams:
     weight_decay: float = 0.0
     augment: bool = False  # random affine of image batches (MNIST models only)
     schedule: str = "onecycle"
+    precision: str = "fp32"  # bf16: autocast the forward pass (weights and evaluation stay fp32)
     seed: int = 1
     val_size: int = 5000
     train_size: int = 0  # synthetic sets only: how many training items to generate
@@ -108,8 +110,9 @@ def train(
         x, y = split.x[idx], split.y[idx]
         if hp.augment:
             x = data.augment(x)
-        out = net(x)
-        loss = loss_fn(out, y, spec)
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=hp.precision == "bf16"):
+            out = net(x)
+            loss = loss_fn(out.float(), y, spec)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -246,6 +249,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, help="random affine")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule per batch")
+    p.add_argument("--precision", choices=PRECISIONS, help="bf16: mixed-precision training")
     p.add_argument("--seed", type=int)
     p.add_argument("--val-size", type=int, help="items held out of training for validation")
     p.add_argument("--train-size", type=int, help="synthetic models: training items generated")
