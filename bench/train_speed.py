@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from models import nets
 from models.spec import LENET, MNIST_NORMALIZATION
-from training import data, datasets, train
+from training import card, data, datasets, train
 
 TARGET = 0.99
 RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.md"
@@ -172,12 +171,7 @@ def make_train(root: Path) -> tuple[float, dict[str, float], str]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        names = re.findall(r"model name\s*: (.*)", Path("/proc/cpuinfo").read_text())
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    cpu = card.cpu_name()
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     threads = torch.get_num_threads()
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({threads} threads){gpu}"

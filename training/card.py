@@ -26,12 +26,22 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def describe_device(device: torch.device) -> dict[str, object]:
     if device.type == "cuda":
         return {"type": "cuda", "name": torch.cuda.get_device_name(device)}
     return {
         "type": "cpu",
-        "name": platform.processor() or platform.machine(),
+        "name": cpu_name(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }
@@ -61,7 +71,7 @@ def make_card(
         "validation": {
             "selected_epoch": best_epoch,
             "selected_by": "lowest validation loss",
-            "per_epoch": history,
+            "per_epoch": [{k: float(f"{v:.6g}") for k, v in row.items()} for row in history],
         },
         "hyperparameters": hyperparameters,
         "data": data,

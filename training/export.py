@@ -62,13 +62,13 @@ def export_onnx(net: nn.Module, spec: ModelSpec, path: Path, seed: int = 0) -> d
             external_data=False,
             verbose=False,
         )
-    check_model(path, spec)
+    opset = check_model(path, spec)
     diff = parity(module, path, spec, seed)
-    return {"max_abs_diff": diff, "atol": ATOL, "batches": list(PARITY_BATCHES)}
+    return {"opset": opset, "max_abs_diff": diff, "atol": ATOL, "batches": list(PARITY_BATCHES)}
 
 
-def check_model(path: Path, spec: ModelSpec) -> None:
-    """onnx.checker, a single file, the spec's names and a symbolic batch axis."""
+def check_model(path: Path, spec: ModelSpec) -> int:
+    """onnx.checker, a single file, the spec's names and a symbolic batch axis; the opset."""
     extra = sorted(p.name for p in Path(path).parent.iterdir() if p.name.startswith(path.name))
     if extra != [path.name]:
         raise ExportError(f"the export wrote more than one file: {extra}")
@@ -87,6 +87,7 @@ def check_model(path: Path, spec: ModelSpec) -> None:
         dims = tensors[0].type.tensor_type.shape.dim
         if not dims[0].dim_param or [d.dim_value for d in dims[1:]] != list(want.shape):
             raise ExportError(f"{want.name}: shape {dims} is not [batch, *{want.shape}]")
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def random_batch(spec: ModelSpec, n: int, rng: np.random.Generator) -> np.ndarray:
