@@ -5,7 +5,8 @@
 # library it needs but the driver's (libcuda.so.1, which the NVIDIA toolkit mounts on a GPU
 # host), `make train` would run no install, and the service serves (SERVING_DEVICE=cpu) and
 # answers a real digit. Downloads ~3 GB of wheels: not in CI.
-# Env: PODMAN_WORK, IMAGE, BASE_IMAGE (default localhost/debian:bookworm), KEEP_IMAGE=1, PYTHON.
+# Env: PODMAN_WORK, IMAGE, BASE_IMAGE (default localhost/debian:bookworm), KEEP_IMAGE=1, PYTHON,
+#      MODELS (a model repository to mount read-only over /models instead of the built-in one).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -22,11 +23,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 "$HERE/ensure-podman.sh"
 . "$HERE/podman-env.sh"
 "$HERE/make-local-bases.sh" >/dev/null
+echo "== build Dockerfile.gpu on $BASE_IMAGE"
 t0=$SECONDS
 podman build --pull=never --format docker --build-arg "BASE_IMAGE=$BASE_IMAGE" \
   -f Dockerfile.gpu -t "$IMAGE" .
 build_s=$((SECONDS - t0))
 size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
+echo "built $IMAGE in ${build_s}s: $((size / 1000000)) MB"
 cleanup() {
   podman rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
   [ -n "${KEEP_IMAGE:-}" ] || podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
@@ -60,7 +63,9 @@ id
 
 echo "== serve on the CPU"
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-podman run -d --pull=never --name "$NAME" --health-interval=disable -e SERVING_DEVICE=cpu \
+volume=()
+[ -z "${MODELS:-}" ] || volume=(-v "$(cd "$MODELS" && pwd):/models:ro")
+podman run -d --pull=never --name "$NAME" --health-interval=disable -e SERVING_DEVICE=cpu "${volume[@]}" \
   -p "127.0.0.1:$PORT:8000" "$IMAGE" >/dev/null
 t_run=$SECONDS
 for _ in $(seq 1 180); do
