@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -77,7 +78,7 @@ def draw(folder: Path, spec: ModelSpec, result: Result, data: Data) -> list[Path
     elif spec.name == "points":
         net = copy.deepcopy(result.net).cpu().eval()
 
-        def predict(points):
+        def predict(points: np.ndarray) -> np.ndarray:
             with torch.no_grad():
                 return torch.softmax(net(torch.from_numpy(points)), 1)[:, 1].numpy()
 

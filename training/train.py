@@ -15,7 +15,7 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +79,9 @@ class Result:
     seconds: float
 
 
-def loss_fn(out: torch.Tensor, y: torch.Tensor, spec: ModelSpec, reduction: str = "mean"):
+def loss_fn(
+    out: torch.Tensor, y: torch.Tensor, spec: ModelSpec, reduction: str = "mean"
+) -> torch.Tensor:
     if spec.is_classifier:
         return F.cross_entropy(out, y, reduction=reduction)
     return F.mse_loss(out, y, reduction=reduction)
@@ -145,7 +147,7 @@ def evaluate(
     return means(sums, spec), out
 
 
-def make_optimizer(hp: HParams, params) -> torch.optim.Optimizer:
+def make_optimizer(hp: HParams, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     lr, wd = hp.lr, hp.weight_decay
     optim = torch.optim
     return {
