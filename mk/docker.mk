@@ -7,6 +7,8 @@
 #   make docker-gpu-check               build Dockerfile.gpu's steps on the local Debian base and
 #                                       run the result on the CPU (~3 GB of wheels; not in CI)
 #   make container-lock                 re-pin requirements/serve-cpu.txt and requirements/gpu.txt
+# On the project's VMs (no Docker engine, no registry, podman needing three fixes) use
+# container-smoke and docker-gpu-check: they build on local bases with containers/podman-env.sh.
 IMAGE_CPU ?= starter-serve:cpu
 IMAGE_GPU ?= starter-serve:gpu
 CONTAINER_ENGINE ?= $(shell if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; \
