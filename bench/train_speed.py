@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "| --- | --- | --- |",
         "| tutorial: per-item Dataset + DataLoader, batch 64, Adam 1e-3, fp32 "
         f"| {fmt(tutorial.reached)} | |",
-        f"| this project: `training.train.fit`, {train._short(hp)}, OneCycle, {precision} "
+        f"| this project: `training.train.fit`, {train._short(hp)}, OneCycle "
         f"| {fmt(fast.reached)} | {verdict} |",
         "",
         "```",

@@ -281,8 +281,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _short(hp: HParams) -> str:
-    return f"{hp.optimizer} lr {hp.lr:g}, batch {hp.batch_size}, {hp.epochs} epochs" + (
-        ", augment" if hp.augment else ""
+    extras = [
+        ("augment", hp.augment),
+        ("channels-last", hp.channels_last),
+        ("bf16", hp.precision == "bf16"),
+    ]
+    return f"{hp.optimizer} lr {hp.lr:g}, batch {hp.batch_size}, {hp.epochs} epochs" + "".join(
+        f", {name}" for name, on in extras if on
     )
 
 
