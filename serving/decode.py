@@ -13,6 +13,7 @@ import orjson
 import pydantic_core
 from starlette.requests import Request
 
+from models.spec import ModelSpec
 from serving.errors import ApiError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -136,6 +137,15 @@ def _item_by_item(
         return np.stack([np.asarray(item, dtype=np.float64).reshape(shapes[0]) for item in items])
     except (ValueError, OverflowError):
         raise ApiError(422, "values must be numbers within range", field) from None
+
+
+def json_item_shapes(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
+    """The shapes one JSON item may take: the spec's item shape without its leading 1s, and
+    also flat when that has several axes. (1, 28, 28) -> (28, 28) or (784,); (1,) -> ()."""
+    shape = list(spec.input.shape)
+    while shape and shape[0] == 1:
+        shape.pop(0)
+    return (tuple(shape), (spec.input.size,)) if len(shape) > 1 else (tuple(shape),)
 
 
 def to_array(

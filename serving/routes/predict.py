@@ -17,6 +17,7 @@ from serving import schemas
 from serving.decode import (
     check_keys,
     has_bool_token,
+    json_item_shapes,
     model_name,
     parse_json,
     read_body,
@@ -24,16 +25,41 @@ from serving.decode import (
 )
 from serving.errors import ApiError
 from serving.pipeline import classes, infer, json_response
+from serving.registry import Entry
 
 router = APIRouter(prefix="/predict", tags=["predict"])
 ERRORS = {c: {"model": schemas.ErrorBody} for c in (400, 401, 403, 404, 413, 415, 422, 503, 504)}
 IMAGE_FORMATS = {"PNG", "JPEG", "BMP", "GIF", "WEBP"}
 
 
-async def _json(request: Request) -> tuple[dict, bool]:
-    """The JSON object, and whether any of its values could be a boolean."""
-    body = await read_body(request, request.app.state.settings.max_body_bytes)
-    return parse_json(body, request.headers.get("content-type")), has_bool_token(body)
+# Every JSON prediction passes through the same steps: decode -> infer -> encode.
+async def _decode(request: Request, family: str, field: str) -> tuple[Entry, np.ndarray]:
+    """The body -> the model asked for, and its inputs as float32 (N, *spec.input.shape)."""
+    s = request.app.state.settings
+    body = await read_body(request, s.max_body_bytes)
+    data = parse_json(body, request.headers.get("content-type"))
+    check_keys(data, {field, "model"}, field)
+    entry = request.app.state.registry.get(model_name(data, DEFAULT_FOR_FAMILY[family]), family)
+    spec = entry.spec
+    x = to_array(
+        data[field],
+        field,
+        json_item_shapes(spec),
+        spec.value_range,
+        s.max_items,
+        has_bool_token(body),
+    )
+    return entry, x.reshape(-1, *spec.input.shape)
+
+
+async def _predict(request: Request, family: str, field: str) -> tuple[Entry, np.ndarray]:
+    entry, x = await _decode(request, family, field)
+    s = request.app.state.settings
+    return entry, await infer(request, entry, x, s.request_timeout_s, field)
+
+
+def _answer(entry: Entry, **content: object) -> Response:
+    return json_response({"model": entry.spec.name, "version": str(entry.version), **content})
 
 
 @router.post(
@@ -44,27 +70,8 @@ async def _json(request: Request) -> tuple[dict, bool]:
     summary="Classify 28x28 digit images",
 )
 async def predict_digits(request: Request) -> Response:
-    data, bools = await _json(request)
-    check_keys(data, {"images", "model"}, "images")
-    entry = request.app.state.registry.get(model_name(data, DEFAULT_FOR_FAMILY["digits"]), "digits")
-    spec, s = entry.spec, request.app.state.settings
-    x = to_array(
-        data["images"],
-        "images",
-        (spec.input.shape[1:], (spec.input.size,)),
-        spec.value_range,
-        s.max_items,
-        bools,
-    )
-    x = x.reshape(-1, *spec.input.shape)
-    probs = await infer(request, entry, x, s.request_timeout_s, "images")
-    return json_response(
-        {
-            "model": spec.name,
-            "version": str(entry.version),
-            "predictions": classes(entry, probs, "digit"),
-        }
-    )
+    entry, probs = await _predict(request, "digits", "images")
+    return _answer(entry, predictions=classes(entry, probs, "digit"))
 
 
 @router.post(
@@ -115,14 +122,7 @@ async def predict_digit_image(
     spec = entry.spec
     x = pixels.reshape(1, *spec.input.shape)
     probs = await infer(request, entry, x, s.request_timeout_s, "file")
-    return json_response(
-        {
-            "model": spec.name,
-            "version": str(entry.version),
-            "predictions": classes(entry, probs, "digit"),
-            "image": pixels.astype(np.uint8),
-        }
-    )
+    return _answer(entry, predictions=classes(entry, probs, "digit"), image=pixels.astype(np.uint8))
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
@@ -164,19 +164,8 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     summary="Classify 2-D points",
 )
 async def predict_points(request: Request) -> Response:
-    data, bools = await _json(request)
-    check_keys(data, {"points", "model"}, "points")
-    entry = request.app.state.registry.get(model_name(data, DEFAULT_FOR_FAMILY["points"]), "points")
-    s = request.app.state.settings
-    x = to_array(data["points"], "points", (entry.spec.input.shape,), None, s.max_items, bools)
-    probs = await infer(request, entry, x, s.request_timeout_s, "points")
-    return json_response(
-        {
-            "model": entry.spec.name,
-            "version": str(entry.version),
-            "predictions": classes(entry, probs, "label"),
-        }
-    )
+    entry, probs = await _predict(request, "points", "points")
+    return _answer(entry, predictions=classes(entry, probs, "label"))
 
 
 @router.post(
@@ -187,14 +176,5 @@ async def predict_points(request: Request) -> Response:
     summary="Evaluate the fitted curve",
 )
 async def predict_curve(request: Request) -> Response:
-    data, bools = await _json(request)
-    check_keys(data, {"x", "model"}, "x")
-    entry = request.app.state.registry.get(model_name(data, DEFAULT_FOR_FAMILY["curve"]), "curve")
-    s = request.app.state.settings
-    x = to_array(data["x"], "x", ((),), None, s.max_items, bools)
-    y = await infer(
-        request, entry, x.reshape(-1, *entry.spec.input.shape), s.request_timeout_s, "x"
-    )
-    return json_response(
-        {"model": entry.spec.name, "version": str(entry.version), "y": y.reshape(-1)}
-    )
+    entry, y = await _predict(request, "curve", "x")
+    return _answer(entry, y=y.reshape(-1))
