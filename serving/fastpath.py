@@ -60,12 +60,14 @@ class FastPath:
                     await busy(scope, receive, send)
                     return
                 self.in_flight += 1
+                metrics.IN_FLIGHT.inc()
                 try:
                     response = await handler(Request(scope, receive), **kwargs)
                 except ApiError as e:
                     response = error_response(e.status, e.message, e.field, e.headers)
                 finally:
                     self.in_flight -= 1
+                    metrics.IN_FLIGHT.dec()
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -43,6 +43,9 @@ BATCH = Histogram(
 QUEUE = Gauge(
     "serving_queue_depth", "Inputs waiting for their model", ["model"], multiprocess_mode="livesum"
 )
+IN_FLIGHT = Gauge(
+    "serving_in_flight", "Prediction requests being handled", multiprocess_mode="livesum"
+)
 REJECTED = Counter("serving_rejected_total", "Requests not computed", ["model", "reason"])
 MODEL_INFO = Gauge(
     "serving_model_info",

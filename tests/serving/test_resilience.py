@@ -40,8 +40,11 @@ def test_sigterm_finishes_requests_in_flight(slow_repo: Path) -> None:
             pool.submit(httpx.post, f"{url}/predict/curve", json={"x": [i / 10] * 4}, timeout=30)
             for i in range(8)
         ]
-        time.sleep(0.3)  # all eight are in the server now, most still queued
-        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while "serving_in_flight 8.0" not in httpx.get(f"{url}/metrics").text:
+            assert time.monotonic() < deadline, "the eight requests never all arrived"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)  # all eight are in the server, most still queued
         answers = [f.result() for f in futures]
         code = proc.wait(timeout=30)
     assert [r.status_code for r in answers] == [200] * 8
