@@ -71,12 +71,19 @@ class TorchRunner:
 
 
 def default_threads(workers: int) -> int:
-    """Give each worker process its share of the cores this process may use."""
+    """Each worker's share of the cores this process may use: its CPU affinity, capped by a
+    cgroup CPU limit (`docker run --cpus`, a Kubernetes CPU limit) where one is set."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        cores = float(len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, workers))
+        cores = float(os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass
+    return max(1, int(cores // max(1, workers)))
 
 
 def make_runner(spec: ModelSpec, folder: Path, backend: str, device: str, threads: int) -> Runner:

@@ -79,7 +79,20 @@ def resolve_device(device: str, backend: str) -> str:
     if backend == "onnx":
         import onnxruntime as ort
 
-        return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+        # onnxruntime-gpu lists its CUDA provider even where no GPU or driver is present.
+        cuda = "CUDAExecutionProvider" in ort.get_available_providers() and _cuda_driver()
+        return "cuda" if cuda else "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _cuda_driver() -> bool:
+    """Whether the NVIDIA driver library loads (a GPU is visible to this process)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
