@@ -44,8 +44,7 @@ PATH = re.compile(r"(?<![\w.\-])(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"():,]+)+[\\/]?")
 def redact_paths(text: str) -> str:
     """'/srv/models/lenet/3/model.onnx failed' -> 'model.onnx failed': no file-system layout
     leaves the service in an error body or a log line."""
-    return PATH.sub(lambda m: m.group(0).rstrip("/\\").rsplit("/", 1)[-1].rsplit("\\", 1)[-1],
-                    text)
+    return PATH.sub(lambda m: m.group(0).rstrip("/\\").rsplit("/", 1)[-1].rsplit("\\", 1)[-1], text)
 
 
 def field_path(loc: tuple[str | int, ...] | list[str | int]) -> str:

@@ -27,6 +27,9 @@ log = logging.getLogger("serving")
 
 PROCESS_ID = uuid.uuid4().hex[:12]  # request ids: this process's prefix and a counter
 COUNTER = itertools.count(1)
+# Raised by the servers around us when a client leaves mid-request (Ray Serve cancels the
+# request's task): a hang-up, not a fault. Named, so that ray is never imported here.
+HANGUPS = {"TaskCancelledError", "ClientDisconnect", "RequestCancelledError"}
 SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 QUIET = {"/metrics", "/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
 
@@ -103,6 +106,9 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as e:  # an internal fault: answer 500 here, log no traceback
+            if type(e).__name__ in HANGUPS:  # the client left; nobody to answer
+                status = status or 499
+                return
             log.error(
                 "internal error: %s",
                 type(e).__name__,
