@@ -69,7 +69,7 @@ def _dirs(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down after tests/browser: its loop must not outlive it
 def base_url() -> Iterator[str]:
     """The real service (`python -m serving`) on a free loopback port."""
     from tests.serving.conftest import live_server
@@ -78,7 +78,7 @@ def base_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
