@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from models import nets, store
 from models.spec import SPECS
-from training import artifacts, data, datasets, export, train
+from training import data, datasets, export, train
 from training.data import Data
 
 TARGETS = {"lenet": 0.993, "mlp": 0.980}
@@ -143,16 +143,6 @@ def test_export_matches_pytorch(tmp_path: Path, name: str) -> None:
     np.testing.assert_allclose(got, want, atol=1e-4)
     if spec.is_classifier:
         np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-5)  # probabilities, not logits
-
-
-def test_served_network_drops_dropout_but_keeps_the_function() -> None:
-    spec = SPECS["mlp"]
-    torch.manual_seed(0)
-    trained = nets.build(spec, dropout=0.3).eval()
-    served = artifacts.served_network(trained, spec)
-    assert list(served.state_dict()) == list(nets.build(spec).state_dict())  # what nets.load wants
-    x = torch.from_numpy(export.random_batch(spec, 8, np.random.default_rng(0)))
-    torch.testing.assert_close(served(x), trained(x))
 
 
 def test_export_refuses_a_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

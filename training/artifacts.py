@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
 
-from models import nets, store
+from models import store
 from models.spec import ModelSpec
 from training import card, export, plots
 from training.data import Data
@@ -30,9 +29,10 @@ def write_version(
     device: torch.device,
 ) -> None:
     """state_dict, checked ONNX export, plots, then the card; raises if anything fails to check."""
-    served = served_network(result.net, spec)
-    torch.save(served.state_dict(), folder / store.STATE_DICT)
-    parity = export.export_onnx(served, spec, folder / store.ONNX)
+    net = result.net.eval()  # nets.build's layout does not depend on dropout: nets.load fits
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    torch.save(state, folder / store.STATE_DICT)
+    parity = export.export_onnx(net, spec, folder / store.ONNX)
     (folder / "plots").mkdir()
     drawn = [p.relative_to(folder).as_posix() for p in draw(folder / "plots", spec, result, data)]
     info = card.make_card(
@@ -51,21 +51,6 @@ def write_version(
     )
     store.write_json(folder / store.CARD, info)
     store.verify(folder)
-
-
-def served_network(net: nn.Module, spec: ModelSpec) -> nn.Module:
-    """The trained weights in the layout `nets.load` rebuilds: `build(spec)` without dropout.
-
-    Dropout layers hold no weights but shift the Sequential's indices ("5.weight" with dropout is
-    "4.weight" without), so the tensors are carried over in order, checking every shape.
-    """
-    served = nets.build(spec)
-    keys, values = list(served.state_dict()), list(net.state_dict().values())
-    shapes = [v.shape for v in served.state_dict().values()]
-    if len(keys) != len(values) or shapes != [v.shape for v in values]:
-        raise ValueError(f"{spec.name}: trained weights do not fit build(spec)'s layout")
-    served.load_state_dict({k: v.detach().cpu().clone() for k, v in zip(keys, values, strict=True)})
-    return served.eval()
 
 
 def draw(folder: Path, spec: ModelSpec, result: Result, data: Data) -> list[Path]:
