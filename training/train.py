@@ -4,8 +4,14 @@ Reads top to bottom like pytorch/examples' mnist/main.py: `train()` runs one epo
 scores a split, `fit()` runs the epochs and keeps the best one on the validation split, and
 `main()` parses the flags, loads the data and publishes each model's artifacts.
 
-Metrics are accumulated as sums in one tensor (loss * n, correct, n) so that under DDP
-(issue 10) a single all-reduce of that tensor gives the global numbers.
+Metrics are accumulated as sums in one tensor (loss * n, correct, n) so that under DDP a single
+all-reduce of that tensor gives the global numbers.
+
+Under `torchrun --nproc-per-node N -m training <model>` (training/distributed.py) the network is
+wrapped in DistributedDataParallel, each rank trains on its shard of every epoch with
+--batch-size items per step (the global batch is N times that; the peak learning rate is kept and
+the schedule spans the per-rank steps), validation is sharded and all-reduced so every rank picks
+the same best epoch, and rank 0 alone tests, writes and publishes while the others wait.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from models import nets, store
 from models.spec import SPECS, ModelSpec
-from training import data, datasets
+from training import data, datasets, distributed
 from training.data import Data, Split
 
 TINY = ("curve", "points")  # trained on one CPU thread: threading costs them more than it gains
@@ -104,11 +111,14 @@ def train(
     desc: str,
     progress: bool = True,
 ) -> dict[str, float]:
-    """One epoch over the training split; returns its mean loss (and accuracy)."""
+    """One epoch over this rank's shard of the training split; the mean loss (and accuracy)
+    over all ranks."""
     net.train()
-    order = data.epoch_order(len(split), hp.shuffle, generator).to(split.x.device)
+    me = distributed.current()
+    order = data.epoch_order(len(split), hp.shuffle, generator)
+    order = distributed.shard(order, me.rank, me.world_size).to(split.x.device)
     sums = torch.zeros(3, device=split.x.device)
-    total = data.n_batches(len(split), hp.batch_size, hp.drop_last)
+    total = data.n_batches(len(order), hp.batch_size, hp.drop_last)
     bar = tqdm(total=total, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
     for step, idx in enumerate(data.batches(order, hp.batch_size, hp.drop_last)):
         x, y = split.x[idx], split.y[idx]
@@ -131,7 +141,7 @@ def train(
         if progress and (step % 25 == 0 or step == total - 1):  # .tolist() waits for the GPU
             bar.set_postfix({k: f"{v:.4f}" for k, v in means(sums, spec).items()}, refresh=False)
     bar.close()
-    return means(sums, spec)
+    return means(distributed.all_reduce_sum(sums), spec)
 
 
 @torch.no_grad()
@@ -139,12 +149,30 @@ def evaluate(
     net: nn.Module, split: Split, spec: ModelSpec, batch_size: int = 2000
 ) -> tuple[dict[str, float], torch.Tensor]:
     """Mean loss (and accuracy) on a split, and the network's outputs (logits or values)."""
+    sums, out = _sums(net, split, spec, batch_size)
+    return means(sums, spec), out
+
+
+@torch.no_grad()
+def evaluate_sharded(net: nn.Module, split: Split, spec: ModelSpec) -> dict[str, float]:
+    """`evaluate` with each rank scoring every world_size-th item and the sums all-reduced:
+    the same numbers on every rank (and exactly `evaluate`'s on one process)."""
+    me = distributed.current()
+    if me.world_size > 1:
+        idx = torch.arange(me.rank, len(split), me.world_size, device=split.x.device)
+        split = Split(split.x[idx], split.y[idx])
+    sums, _ = _sums(net, split, spec)
+    return means(distributed.all_reduce_sum(sums), spec)
+
+
+def _sums(
+    net: nn.Module, split: Split, spec: ModelSpec, batch_size: int = 2000
+) -> tuple[torch.Tensor, torch.Tensor]:
     net.eval()
     out = torch.cat([net(split.x[i : i + batch_size]) for i in range(0, len(split), batch_size)])
     correct = (out.argmax(1) == split.y).sum() if spec.is_classifier else out.new_zeros(())
     n = out.new_tensor(len(out))
-    sums = torch.stack([loss_fn(out, split.y, spec, "sum"), correct.float(), n])
-    return means(sums, spec), out
+    return torch.stack([loss_fn(out, split.y, spec, "sum"), correct.float(), n]), out
 
 
 def make_optimizer(hp: HParams, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
@@ -182,15 +210,26 @@ def fit(
 ) -> Result:
     """Train for hp.epochs and return the network of the best validation epoch, tested.
 
-    `after_epoch(net, epoch)` returning True stops early (the benchmark uses it).
+    `after_epoch(net, epoch)` returning True stops early (the benchmark uses it; under DDP it
+    must answer the same on every rank). Under DDP every rank returns the same network; only
+    rank 0 scores the test split (the others' Result has an empty `test`).
     """
+    me = distributed.current()
+    if not me.is_main:
+        progress, log = False, _quiet
     torch.manual_seed(hp.seed)
     device = d.train.x.device
     net = nets.build(spec, hp.dropout).to(device)
     if hp.channels_last:  # same weights and function; only the layout of 4-D tensors changes
         net = net.to(memory_format=torch.channels_last)
+    model: nn.Module = net
+    if me.enabled:  # broadcasts rank 0's initial weights, then all-reduces the gradients
+        model = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
+        if me.rank:  # each rank its own augmentations and dropout masks
+            torch.manual_seed(hp.seed + me.rank)
     optimizer = make_optimizer(hp, net.parameters())
-    steps = hp.epochs * data.n_batches(len(d.train), hp.batch_size, hp.drop_last)
+    per_rank = distributed.shard_len(len(d.train), me.world_size)
+    steps = hp.epochs * data.n_batches(per_rank, hp.batch_size, hp.drop_last)
     scheduler = make_scheduler(optimizer, hp, steps)
     generator = torch.Generator().manual_seed(hp.seed)
     history: list[dict[str, float]] = []
@@ -200,8 +239,8 @@ def fit(
         t = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         desc = f"{spec.name} {epoch}/{hp.epochs}"
-        tr = train(net, d.train, optimizer, scheduler, spec, hp, generator, desc, progress)
-        va, _ = evaluate(net, d.val, spec)
+        tr = train(model, d.train, optimizer, scheduler, spec, hp, generator, desc, progress)
+        va = evaluate_sharded(net, d.val, spec)
         row = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in tr.items()}}
         row |= {f"val_{k}": v for k, v in va.items()} | {"seconds": time.perf_counter() - t}
         history.append(row)
@@ -214,11 +253,17 @@ def fit(
     seconds = time.perf_counter() - start
     assert best is not None
     net.load_state_dict(best[2])
+    if not me.is_main:
+        return Result(net, history, best[1], {}, torch.empty(0), seconds)
     test, out = evaluate(net, d.test, spec)
     if not spec.is_classifier:  # the curve's test targets are the true mean: loss is that MSE
         test = {"mse": test["loss"]}
     test["n"] = len(d.test)
     return Result(net, history, best[1], test, out, seconds)
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 def format_row(row: dict[str, float], desc: str) -> str:
@@ -247,7 +292,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("model", choices=[*SPECS, "all"], help="which model to train")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--lr", type=float, help="learning rate (the peak under onecycle)")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=int,
+                   help="items per step per process (under torchrun the global batch is "
+                   "nproc times this)")  # fmt: skip
     p.add_argument("--epochs", type=int)
     p.add_argument("--shuffle", action=argparse.BooleanOptionalAction, help="reshuffle each epoch")
     p.add_argument("--drop-last", action=argparse.BooleanOptionalAction)
@@ -299,9 +346,16 @@ def hparams(name: str, args: argparse.Namespace) -> HParams:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    me, device = distributed.setup(resolve_device(args.device))
+    try:
+        return _main(args, device, me)
+    finally:
+        distributed.cleanup()
+
+
+def _main(args: argparse.Namespace, device: torch.device, me: distributed.Dist) -> int:
     names = list(SPECS) if args.model == "all" else [args.model]
-    device = resolve_device(args.device)
-    threads = pick_threads(args.threads)
+    threads = pick_threads(args.threads, me.local_world_size)
     try:
         if args.download:
             datasets.download(args.data_dir)
@@ -318,8 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def pick_threads(requested: int) -> int:
-    """--threads if given, else the cores that look idle (one-minute load average), at least 1.
+def pick_threads(requested: int, processes: int = 1) -> int:
+    """--threads if given, else the cores that look idle (one-minute load average) shared among
+    this machine's `processes` (torchrun's local world size), at least 1.
 
     OpenMP threads wait for each other at every parallel region, so on a CPU shared with other
     busy processes more threads than idle cores is far slower, not faster: on this 2-core machine
@@ -328,18 +383,26 @@ def pick_threads(requested: int) -> int:
     if requested > 0:
         return requested
     idle = (os.cpu_count() or 1) - os.getloadavg()[0]
-    return max(1, min(torch.get_num_threads(), round(idle)))
+    return max(1, min(torch.get_num_threads(), round(idle / max(1, processes))))
 
 
 def publish(
     spec: ModelSpec, hp: HParams, d: Data, device: torch.device, args: argparse.Namespace
-) -> Path:
-    """Train one model and publish its artifacts as a new version."""
+) -> Path | None:
+    """Train one model and publish its artifacts as a new version (rank 0 only: the others wait
+    at a barrier and return None)."""
     from training import artifacts  # export and plotting libraries load only when needed
 
+    me = distributed.current()
     where = f"{device}, {torch.get_num_threads()} CPU threads"
-    print(f"== {spec.name}: {dataclasses.asdict(hp)} on {where}", flush=True)
+    if me.world_size > 1:
+        where += f", {me.world_size} processes (DDP, {distributed.backend_for(device)})"
+    if me.is_main:
+        print(f"== {spec.name}: {dataclasses.asdict(hp)} on {where}", flush=True)
     result = fit(spec, d, hp, progress=args.progress)
+    if not me.is_main:
+        distributed.barrier()  # rank 0 is writing
+        return None
 
     def write(folder: Path, version: int) -> None:
         artifacts.write_version(folder, version, spec, result, d, hp, device)
@@ -347,4 +410,5 @@ def publish(
     folder = store.publish(args.models_dir, spec.name, write, keep=args.keep)
     summary = ", ".join(f"{k} {v:.6g}" for k, v in result.test.items())
     print(f"== {spec.name}: test {summary}; trained in {result.seconds:.1f}s -> {folder}")
+    distributed.barrier()
     return folder
