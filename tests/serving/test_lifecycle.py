@@ -128,3 +128,28 @@ print("torch" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_metrics_add_up_across_worker_processes(built_repo: Path) -> None:
+    """With two uvicorn workers, /metrics on either answers for both (multiprocess mode)."""
+    with live_server(built_repo, "--workers", "2") as (url, _):
+        for _ in range(40):  # the kernel spreads connections over both workers
+            with httpx.Client() as c:  # a new connection each time
+                assert c.post(f"{url}/predict/curve", json={"x": [0.5]}).status_code == 200
+        text = httpx.get(f"{url}/metrics").text
+    line = next(
+        x
+        for x in text.splitlines()
+        if x.startswith('serving_requests_total{endpoint="/predict/curve"')
+    )
+    assert float(line.split()[-1]) == 40.0
+    assert text.count("serving_model_info{") >= 4
+
+
+async def test_exposed_without_a_key_warns(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async with Service(settings_for(repo, host="0.0.0.0")):
+        pass
+    async with Service(settings_for(repo, host="127.0.0.1")):
+        pass
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "no API key" in line]
+    assert len(warnings) == 1 and "0.0.0.0" in warnings[0]
