@@ -99,4 +99,7 @@ def test_two_processes_reach_the_single_process_bar(tmp_path: Path) -> None:
         card = json.loads((repo / "points" / "1" / store.CARD).read_text())
         assert card["test_metrics"]["n"] == 10_000
         assert card["test_metrics"]["accuracy"] >= 0.994, (repo, card["test_metrics"])
+    assert json.loads((two / "points" / "1" / store.CARD).read_text())["distributed"] == {
+        "processes": 2, "backend": "gloo", "global_batch_size": 256,
+    }  # fmt: skip
     assert [p.name for p in (two / "points").iterdir()] == ["1"]  # no stray temporary folders

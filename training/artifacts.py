@@ -12,7 +12,7 @@ import torch
 
 from models import store
 from models.spec import ModelSpec
-from training import card, export, plots
+from training import card, distributed, export, plots
 from training.data import Data
 
 if TYPE_CHECKING:
@@ -49,6 +49,12 @@ def write_version(
         onnx_parity=parity,
         plots=drawn,
     )
+    me = distributed.current()  # how many processes trained it (1 without torchrun)
+    info["distributed"] = {
+        "processes": me.world_size,
+        "backend": distributed.backend_for(device) if me.world_size > 1 else None,
+        "global_batch_size": hp.batch_size * me.world_size,
+    }
     store.write_json(folder / store.CARD, info)
     store.verify(folder)
 
