@@ -86,7 +86,8 @@ def threaded_server(app: FastAPI) -> Iterator[str]:
 
 def test_abandoned_requests_are_not_computed(tmp_path: Path) -> None:
     publish_slow_curve(tmp_path, layers=24)
-    app = create_app(settings_for(tmp_path, models=["curve"], max_batch_size=BATCH, max_in_flight=1000))
+    settings = settings_for(tmp_path, models=["curve"], max_batch_size=BATCH, max_in_flight=1000)
+    app = create_app(settings)
     with threaded_server(app) as url:
         batcher = app.state.registry.entries["curve"].batcher
         computed: list[tuple[int, float]] = []  # (request number, when its batch started)
