@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> dict[str, object]:
         help="Load new versions as they appear in the models directory.",
     )
     p.add_argument("--log-level", default=defaults.log_level)
+    p.add_argument(
+        "--access-log",
+        action="store_true",
+        default=defaults.access_log,
+        help="One JSON log line per request, with its request id.",
+    )
     return vars(p.parse_args(argv))
 
 

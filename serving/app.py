@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost first: request id + metrics, then API keys, then the hot path for predictions.
     app.add_middleware(FastPath, max_in_flight=settings.max_in_flight)
     app.add_middleware(ApiKeys, settings=settings)
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, access_log=settings.access_log)
     app.add_api_route("/metrics", metrics.render, include_in_schema=False)
     app.include_router(predict.router)
     app.include_router(models.router)

@@ -22,6 +22,7 @@ from serving import metrics
 from serving.errors import error_response
 
 log = logging.getLogger("serving")
+access = logging.getLogger("serving.access")  # one line per request, when enabled
 
 log = logging.getLogger("serving")
 
@@ -65,8 +66,9 @@ def setup_logging(level: str) -> None:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, access_log: bool = False) -> None:
         self.app = app
+        self.access_log = access_log
         self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def _children(self, endpoint: str, model: str, status: int) -> tuple[Any, Any]:
@@ -122,6 +124,20 @@ class RequestContext:
             route = scope.get("route")
             endpoint = state.get("endpoint") or getattr(route, "path", None) or "unmatched"
             if endpoint not in QUIET:
+                seconds = time.perf_counter() - started
                 counter, latency = self._children(endpoint, state.get("model", ""), status)
                 counter.inc()
-                latency.observe(time.perf_counter() - started)
+                latency.observe(seconds)
+                if self.access_log:
+                    access.info(
+                        "%s %s",
+                        scope["method"],
+                        scope["path"],
+                        extra={
+                            "request_id": request_id,
+                            "endpoint": endpoint,
+                            "status": status,
+                            "model": state.get("model", ""),
+                            "seconds": round(seconds, 6),
+                        },
+                    )

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0, description="Past it a request answers 504.")
     load_timeout_s: float = Field(60.0, gt=0, description="Past it a model load is refused.")
     log_level: str = "info"
+    access_log: bool = Field(False, description="One JSON log line per request (costs a few %).")
 
     # Access. Keys come from the environment only (never flags: `ps` would show them).
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(

@@ -106,7 +106,10 @@ async def test_watch_loads_new_versions(repo: Path) -> None:
                 break
         bad = write_model(repo, "points", seed=4)
         (bad / store.ONNX).write_bytes(b"garbage")
-        await asyncio.sleep(0.5)
+        for _ in range(200):  # the watcher tries it once, refuses it, and keeps serving 2
+            await asyncio.sleep(0.05)
+            if svc.registry.refused.get("points") == 3:
+                break
         assert svc.registry.entries["points"].version == 2
         assert svc.registry.refused["points"] == 3
 

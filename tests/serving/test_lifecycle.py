@@ -153,3 +153,21 @@ async def test_exposed_without_a_key_warns(repo: Path, capsys: pytest.CaptureFix
         pass
     warnings = [line for line in capsys.readouterr().err.splitlines() if "no API key" in line]
     assert len(warnings) == 1 and "0.0.0.0" in warnings[0]
+
+
+async def test_access_log_is_json_with_the_request_id(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with Service(settings_for(repo, access_log=True)) as svc:
+        r = await svc.client.post(
+            "/predict/curve", json={"x": [0.1]}, headers={"x-request-id": "trace-42"}
+        )
+        bad = await svc.client.post("/predict/curve", json={"x": ["a"]})
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines()]
+    access = [e for e in lines if e["logger"] == "serving.access"]
+    first = next(e for e in access if e.get("request_id") == "trace-42")
+    assert r.status_code == 200 and first["status"] == 200 and first["model"] == "curve"
+    assert first["message"] == "POST /predict/curve" and first["seconds"] > 0
+    assert any(
+        e["status"] == 422 and e["request_id"] == bad.headers["x-request-id"] for e in access
+    )
