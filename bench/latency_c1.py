@@ -11,14 +11,13 @@ machine's load falls on both alike. The figure is the median over rounds of each
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 from pathlib import Path
 
 from bench import harness
-from bench.harness import Cores, Server, WrkResult
-from bench.serve_bench import check_models, default_data_dir, make_bodies, probe
+from bench.harness import Server, WrkResult
+from bench.serve_bench import default_data_dir, make_bodies, prepare, probe
 
 BUDGET_MS = 0.2
 
@@ -42,11 +41,7 @@ PATHS = {"digit": "/predict/digits", "point": "/predict/points", "v2bin": "/v2/m
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    harness.need_wrk()
-    check_models(args.models_dir)
-    harness.install_cleanup()
-    cores = Cores.parse(args.server_cpus, args.client_cpus)
-    os.sched_setaffinity(0, cores.client)
+    cores = prepare(args)
     rounds = args.rounds or (2 if args.quick else 6)
     window = args.duration or (2.0 if args.quick else 3.0)
     info = harness.machine()

@@ -37,7 +37,7 @@ import numpy as np
 
 from bench import harness
 from bench.harness import Cores, Server
-from bench.serve_bench import check_models, default_data_dir, make_bodies, probe
+from bench.serve_bench import default_data_dir, make_bodies, prepare, probe
 
 try:
     import httptools
@@ -542,11 +542,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    harness.need_wrk()
-    check_models(args.models_dir)
-    harness.install_cleanup()
-    cores = Cores.parse(args.server_cpus, args.client_cpus)
-    os.sched_setaffinity(0, cores.client)
+    cores = prepare(args)
     env = dict(e.split("=", 1) for e in args.env)
     info = harness.machine()
     scratch = harness.scratch_dir("overload-")

@@ -464,6 +464,17 @@ def select(all_: list[Contender], only: str | None) -> list[Contender]:
     return [c for c in all_ if c.name in wanted or c.group in wanted]
 
 
+def prepare(args: argparse.Namespace) -> Cores:
+    """What every serving benchmark does first: wrk is there, the models are there, servers
+    are stopped whatever happens, and this process keeps off the server's core."""
+    harness.need_wrk()
+    check_models(args.models_dir)
+    harness.install_cleanup()
+    cores = Cores.parse(args.server_cpus, args.client_cpus)
+    os.sched_setaffinity(0, cores.client)
+    return cores
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.serve_bench",
@@ -492,11 +503,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    harness.need_wrk()
-    check_models(args.models_dir)
-    harness.install_cleanup()
-    cores = Cores.parse(args.server_cpus, args.client_cpus)
-    os.sched_setaffinity(0, cores.client)  # keep this process off the server's core
+    cores = prepare(args)
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 4.0)
     measure = args.duration if args.duration is not None else (2.0 if args.quick else 12.0)
     out = Path(args.out or f"bench/results/serve{'-quick' if args.quick else ''}.md")

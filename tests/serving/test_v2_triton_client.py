@@ -13,6 +13,7 @@ from tritonclient.utils import InferenceServerException
 
 from models.spec import SPECS
 from serving.protocol import outputs_of
+from tests.serving.test_v2 import items
 
 NAMES = list(SPECS)
 
@@ -22,16 +23,6 @@ def client(server: str) -> Iterator[triton.InferenceServerClient]:
     c = triton.InferenceServerClient(url=server.removeprefix("http://"), network_timeout=30)
     yield c
     c.close()
-
-
-def items(name: str, n: int, seed: int) -> np.ndarray:
-    spec, rng = SPECS[name], np.random.default_rng(seed)
-    shape = (n, *spec.input.shape)
-    if spec.family == "digits":
-        return rng.integers(0, 256, size=shape).astype(np.float32)
-    if spec.family == "points":
-        return rng.normal(0, 2.5, size=shape).astype(np.float32)
-    return rng.uniform(-1, 1, size=shape).astype(np.float32)
 
 
 def predict(server: str, name: str, x: np.ndarray) -> np.ndarray:
