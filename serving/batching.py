@@ -98,9 +98,6 @@ class Batcher:
         job.future.add_done_callback(lambda f: self._forget(job) if f.cancelled() else None)
         return job.future
 
-    async def submit(self, x: np.ndarray) -> np.ndarray:
-        return await self.enqueue(x)
-
     def _forget(self, job: _Job) -> None:
         if self._dequeue(job):  # still waiting: never computed
             self.stats.cancelled += 1
