@@ -11,9 +11,11 @@ import contextlib
 import gc
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving import errors, metrics
 from serving.auth import ApiKeys
@@ -52,7 +54,32 @@ async def _load_then_freeze(registry: Registry) -> None:
     gc.freeze()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class Service(FastAPI):
+    """FastAPI with the service's own ASGI layers in front of all of it: the hot path, which
+    answers predictions without entering FastAPI's stack (serving/fastpath.py), then, for every
+    other request, request id and metrics, API keys, and FastAPI as usual."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state.settings = settings
+        rest = RequestContext(
+            ApiKeys(super().__call__, settings=settings), access_log=settings.access_log
+        )
+        self.front: ASGIApp = FastPath(rest, settings)
+
+    def wrap(self, middleware: Callable[[ASGIApp], ASGIApp]) -> None:
+        """Put one more ASGI layer in front of everything (e.g. Ray Serve's header fix-up)."""
+        self.front = middleware(self.front)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["app"] = self
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     setup_logging(settings.log_level)
     _warn_if_exposed(settings)
@@ -73,15 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
             await registry.close()
 
-    app = FastAPI(
-        title="starter-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    app = Service(
+        settings, title="starter-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
     )
-    app.state.settings = settings
     errors.install(app)
-    # Outermost first: request id + metrics, then API keys, then the hot path for predictions.
-    app.add_middleware(FastPath, max_in_flight=settings.max_in_flight)
-    app.add_middleware(ApiKeys, settings=settings)
-    app.add_middleware(RequestContext, access_log=settings.access_log)
     app.add_api_route("/metrics", metrics.render, include_in_schema=False)
     app.include_router(predict.router)
     app.include_router(models.router)

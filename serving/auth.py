@@ -30,10 +30,28 @@ def _matches(given: bytes, keys: list[bytes]) -> bool:
     return found
 
 
+def keys_of(settings: Settings) -> list[bytes]:
+    """The prediction keys; empty when predictions are open."""
+    return [k.get_secret_value().encode() for k in settings.api_keys]
+
+
+def refusal(scope: Scope, keys: list[bytes]) -> Response | None:
+    """The 401/403 answer when the request's Bearer key is missing or not one of `keys`."""
+    header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+    challenge = {"WWW-Authenticate": 'Bearer realm="starter-serve"'}
+    if header is None or header[:7].lower() != b"bearer ":
+        return error_response(
+            401, "missing API key: send Authorization: Bearer <key>", "authorization", challenge
+        )
+    if not _matches(header[7:].strip(), keys):
+        return error_response(403, "API key not accepted", "authorization")
+    return None
+
+
 class ApiKeys:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.keys = [k.get_secret_value().encode() for k in settings.api_keys]
+        self.keys = keys_of(settings)
         self.admin = [settings.admin_key.get_secret_value().encode()] if settings.admin_key else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -44,22 +62,10 @@ class ApiKeys:
                     response = error_response(404, "the admin API is off: set SERVING_ADMIN_KEY")
                     await response(scope, receive, send)
                     return
-                if refused := self._refuse(scope, self.admin):
+                if refused := refusal(scope, self.admin):
                     await refused(scope, receive, send)
                     return
-            elif self.keys and _is_prediction(path) and (refused := self._refuse(scope, self.keys)):
+            elif self.keys and _is_prediction(path) and (refused := refusal(scope, self.keys)):
                 await refused(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-    @staticmethod
-    def _refuse(scope: Scope, keys: list[bytes]) -> Response | None:
-        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        challenge = {"WWW-Authenticate": 'Bearer realm="starter-serve"'}
-        if header is None or header[:7].lower() != b"bearer ":
-            return error_response(
-                401, "missing API key: send Authorization: Bearer <key>", "authorization", challenge
-            )
-        if not _matches(header[7:].strip(), keys):
-            return error_response(403, "API key not accepted", "authorization")
-        return None

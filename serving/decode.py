@@ -6,6 +6,7 @@ the input to say exactly where (e.g. `images[3][27]: expected a number, got a st
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -48,8 +49,8 @@ async def read_body(request: Request, limit: int) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def parse_json(body: bytes, content_type: str | None) -> dict[str, Any]:
-    """A JSON object, or a 415/400 that says what is wrong."""
+def check_json(body: bytes, content_type: str | None) -> None:
+    """A 415 unless the body says it is JSON, a 400 when it is empty."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         raise ApiError(
@@ -57,6 +58,11 @@ def parse_json(body: bytes, content_type: str | None) -> dict[str, Any]:
         )
     if not body:
         raise ApiError(400, "request body is empty", "body")
+
+
+def parse_json(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """A JSON object, or a 415/400 that says what is wrong."""
+    check_json(body, content_type)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -139,6 +145,7 @@ def _item_by_item(
         raise ApiError(422, "values must be numbers within range", field) from None
 
 
+@functools.cache
 def json_item_shapes(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
     """The shapes one JSON item may take: the spec's item shape without its leading 1s, and
     also flat when that has several axes. (1, 28, 28) -> (28, 28) or (784,); (1,) -> ()."""
@@ -180,9 +187,16 @@ def to_array(
         or (maybe_bools and _has_bool(items))
     ):
         arr = _item_by_item(items, field, shapes)
+    return in_range(arr, field, value_range)
+
+
+def in_range(arr: np.ndarray, field: str, value_range: tuple[float, float] | None) -> np.ndarray:
+    """arr as float32 when every value is finite and inside value_range (or float32's range);
+    else a 422 naming the first value that is not."""
     lo, hi = value_range or (-FLOAT32_MAX, FLOAT32_MAX)
-    bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi)  # checked before float32 could overflow
-    if bad.any():
+    # Checked before float32 could overflow. min/max are NaN when any value is: NaN fails both.
+    if not (lo <= arr.min() and arr.max() <= hi):
+        bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi)
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         where = field + "".join(f"[{i}]" for i in index)
         value = arr[index]

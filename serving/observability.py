@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 import orjson
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving import metrics
@@ -23,8 +24,6 @@ from serving.errors import error_response
 
 log = logging.getLogger("serving")
 access = logging.getLogger("serving.access")  # one line per request, when enabled
-
-log = logging.getLogger("serving")
 
 PROCESS_ID = uuid.uuid4().hex[:12]  # request ids: this process's prefix and a counter
 COUNTER = itertools.count(1)
@@ -65,9 +64,27 @@ def setup_logging(level: str) -> None:
         logger.setLevel(level.upper())
 
 
-class RequestContext:
-    def __init__(self, app: ASGIApp, access_log: bool = False) -> None:
-        self.app = app
+def request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is a sane one, else a new id; kept in the scope's state."""
+    given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+    rid = given if SAFE_ID.match(given) else f"{PROCESS_ID}-{next(COUNTER):x}"
+    scope.setdefault("state", {})["request_id"] = rid
+    return rid
+
+
+def internal_error(e: Exception, rid: str, path: str) -> Response | None:
+    """What to answer for an exception nothing handled: None for a client's hang-up (nobody to
+    answer), else a logged JSON 500 that names the request id and nothing else."""
+    if type(e).__name__ in HANGUPS:
+        return None
+    log.error("internal error: %s", type(e).__name__, extra={"request_id": rid, "endpoint": path})
+    return error_response(500, f"internal error (request id {rid})")
+
+
+class Recorder:
+    """Counts a finished request by endpoint, model and status, and logs it when asked to."""
+
+    def __init__(self, access_log: bool) -> None:
         self.access_log = access_log
         self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -84,14 +101,40 @@ class RequestContext:
                 self._cache[key] = found
         return found
 
+    def record(self, scope: Scope, endpoint: str, status: int, started: float) -> None:
+        if endpoint in QUIET:
+            return
+        state = scope["state"]
+        seconds = time.perf_counter() - started
+        counter, latency = self._children(endpoint, state.get("model", ""), status)
+        counter.inc()
+        latency.observe(seconds)
+        if self.access_log:
+            access.info(
+                "%s %s",
+                scope["method"],
+                scope["path"],
+                extra={
+                    "request_id": state["request_id"],
+                    "endpoint": endpoint,
+                    "status": status,
+                    "model": state.get("model", ""),
+                    "seconds": round(seconds, 6),
+                },
+            )
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp, access_log: bool = False) -> None:
+        self.app = app
+        self.recorder = Recorder(access_log)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        request_id = given if SAFE_ID.match(given) else f"{PROCESS_ID}-{next(COUNTER):x}"
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
+        rid = request_id(scope)
+        header = (b"x-request-id", rid.encode())
         started = time.perf_counter()
         status = 0
 
@@ -99,45 +142,21 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as e:  # an internal fault: answer 500 here, log no traceback
-            if type(e).__name__ in HANGUPS:  # the client left; nobody to answer
+            response = internal_error(e, rid, scope["path"])
+            if response is None:  # the client left
                 status = status or 499
                 return
-            log.error(
-                "internal error: %s",
-                type(e).__name__,
-                extra={"request_id": request_id, "endpoint": scope.get("path")},
-            )
             if not status:
-                response = error_response(500, f"internal error (request id {request_id})")
                 await response(scope, receive, send_with_id)
             status = status or 500
         finally:
             route = scope.get("route")
+            state = scope["state"]
             endpoint = state.get("endpoint") or getattr(route, "path", None) or "unmatched"
-            if endpoint not in QUIET:
-                seconds = time.perf_counter() - started
-                counter, latency = self._children(endpoint, state.get("model", ""), status)
-                counter.inc()
-                latency.observe(seconds)
-                if self.access_log:
-                    access.info(
-                        "%s %s",
-                        scope["method"],
-                        scope["path"],
-                        extra={
-                            "request_id": request_id,
-                            "endpoint": endpoint,
-                            "status": status,
-                            "model": state.get("model", ""),
-                            "seconds": round(seconds, 6),
-                        },
-                    )
+            self.recorder.record(scope, endpoint, status, started)

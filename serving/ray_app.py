@@ -129,7 +129,7 @@ class StarterServe:
     def __serve_build_asgi_app__(self) -> FastAPI:
         # Called by Ray in the replica after __init__; Ray then runs the app's startup.
         app = create_app(self.settings)
-        app.add_middleware(DropEchoedRequestId)
+        app.wrap(DropEchoedRequestId)
         return ready_after_load(app)
 
 
