@@ -48,10 +48,13 @@ def _warn_if_exposed(settings: Settings) -> None:
 async def _load_then_freeze(registry: Registry) -> None:
     """Load the models, then move everything alive so far (modules, models, the app) out of
     the garbage collector's sight: its full collections then scan only per-request objects,
-    which keeps their pauses, and so the latency tail, short."""
+    which keeps their pauses, and so the latency tail, short. A young collection every 10,000
+    new objects rather than 700 then runs every ~50 requests rather than every ~3: ~2 % more
+    throughput, no measurable memory (bench/results/soak.md)."""
     await registry.load_all()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 class Service(FastAPI):

@@ -16,7 +16,7 @@ import collections
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,12 +27,11 @@ class Overloaded(Exception):
     """The model's queue is full; the caller should retry later (503)."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Job:
     x: np.ndarray
     future: asyncio.Future[np.ndarray]
     epoch: int  # the batcher's epoch when it was queued
-    queued_at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass

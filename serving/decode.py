@@ -7,6 +7,7 @@ the input to say exactly where (e.g. `images[3][27]: expected a number, got a st
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -145,14 +146,18 @@ def _item_by_item(
         raise ApiError(422, "values must be numbers within range", field) from None
 
 
-@functools.cache
 def json_item_shapes(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
     """The shapes one JSON item may take: the spec's item shape without its leading 1s, and
     also flat when that has several axes. (1, 28, 28) -> (28, 28) or (784,); (1,) -> ()."""
-    shape = list(spec.input.shape)
+    return _json_item_shapes(spec.input.shape)
+
+
+@functools.cache  # keyed by the shape: hashing a whole ModelSpec costs more than this does
+def _json_item_shapes(item: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    shape = list(item)
     while shape and shape[0] == 1:
         shape.pop(0)
-    return (tuple(shape), (spec.input.size,)) if len(shape) > 1 else (tuple(shape),)
+    return (tuple(shape), (math.prod(item),)) if len(shape) > 1 else (tuple(shape),)
 
 
 def to_array(

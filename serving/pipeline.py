@@ -42,9 +42,8 @@ async def infer(
     """x through the model's batcher: the answer rows, or 503 (full), 504 (slow), 499 (gone),
     or `bad_input` naming the first item the model has no finite answer for."""
     y = await _run(request, entry, x, timeout_s)
-    finite = np.isfinite(y).reshape(len(y), -1).all(axis=1)
-    if not finite.all():
-        i = int(np.argmin(finite))
+    if not np.isfinite(y).all():
+        i = int(np.argmin(np.isfinite(y).reshape(len(y), -1).all(axis=1)))
         raise ApiError(
             bad_input,
             "the model's answer overflowed for these values: send numbers of a sensible size",
@@ -55,7 +54,7 @@ async def infer(
 
 async def _run(request: Request, entry: Entry, x: np.ndarray, timeout_s: float) -> np.ndarray:
     name = entry.spec.name
-    request.state.model = name
+    request.scope["state"]["model"] = name  # for the metrics and the access log
     try:
         answer = entry.batcher.enqueue(x)
     except Overloaded as e:

@@ -11,6 +11,7 @@ numpy and orjson only.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,19 +43,21 @@ def outputs_of(spec: ModelSpec) -> tuple[Tensor, ...]:
     return (spec.output,)
 
 
-@functools.cache
 def input_datatypes(spec: ModelSpec) -> tuple[str, ...]:
     return ("FP32", "UINT8") if spec.value_range == PIXELS else ("FP32",)
 
 
-@functools.cache
 def item_shapes(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
     """Accepted per-item shapes: the spec's, without leading 1s (28x28, or a scalar x), flat."""
-    shape = spec.input.shape
+    return _item_shapes(spec.input.shape)
+
+
+@functools.cache  # keyed by the shape: hashing a whole ModelSpec costs more than this does
+def _item_shapes(shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     squeezed = shape
     while squeezed and squeezed[0] == 1:
         squeezed = squeezed[1:]
-    return tuple(dict.fromkeys((shape, squeezed, (spec.input.size,))))
+    return tuple(dict.fromkeys((shape, squeezed, (math.prod(shape),))))
 
 
 def tensor_metadata(t: Tensor) -> dict[str, Any]:
