@@ -9,7 +9,7 @@ MODEL  ?= all
 DATA_DIR ?= $(or $(MNIST_DATA_DIR),$(if $(wildcard ../shared/data/MNIST/raw),../shared/data,data))
 ARGS   ?=
 
-.PHONY: install install-dev serve train test lint format bench fuzz soak clean
+.PHONY: install install-dev serve train test lint format bench bench-train fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,11 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(VENV)/.dev
+# Both benchmarks: training speed (bench/results/train_speed.md, ~2 min), then this service
+# against its peers, one server at a time (bench/results/serve.md, ~8 min; needs wrk).
+bench: bench-train bench-serve
+
+bench-train: $(VENV)/.dev
 	$(BIN)/python -m bench.train_speed --data-dir $(DATA_DIR) $(ARGS)
 
 # The schemathesis run of the test suite, in full (CI runs a bounded one).
