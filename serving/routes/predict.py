@@ -44,7 +44,7 @@ async def _decode(request: Request, family: str, field: str) -> tuple[Entry, np.
     check_json(body, content_type)
     if plain := fastdecode.parse(body, field, {field, "model"}):  # the common case, fast
         model, items = plain
-        entry = registry.get(model or DEFAULT_FOR_FAMILY[family], family)
+        entry = registry.get(DEFAULT_FOR_FAMILY[family] if model is None else model, family)
         spec = entry.spec
         x = fastdecode.numbers(items, body, json_item_shapes(spec), s.max_items)
         if x is not None:

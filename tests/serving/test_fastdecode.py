@@ -112,6 +112,11 @@ def test_hidden_arrays_are_refused_by_the_service(repo: Path) -> None:
             r = await svc.client.post("/predict/digits", json=body)
             ok = await svc.client.post("/predict/digits", json={"images": [image()]})
             assert ok.status_code == 200
+            # An empty model name is a name like any other (404), not "use the default".
+            unnamed = await svc.client.post(
+                "/predict/digits", json={"images": [image()], "model": ""}
+            )
+            assert unnamed.status_code == 404, unnamed.text
         return r.status_code, r.json()
 
     status, err = anyio.run(go)
