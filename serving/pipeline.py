@@ -20,6 +20,7 @@ from starlette.responses import Response
 from serving import metrics
 from serving.batching import Overloaded
 from serving.errors import ApiError
+from serving.http_protocol import DISCONNECTED
 from serving.registry import Entry
 
 
@@ -29,6 +30,13 @@ async def _client_gone(request: Request) -> None:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             return
+
+
+def _client_left(request: Request) -> asyncio.Future[None]:
+    """Done when the client hangs up: the server's own signal where it gives one (`python -m
+    serving`, http_protocol.py), else a task waiting for `receive()` to say so."""
+    left = request.scope.get("extensions", {}).get(DISCONNECTED)
+    return left if left is not None else asyncio.ensure_future(_client_gone(request))
 
 
 async def infer(
@@ -70,10 +78,14 @@ async def _run(request: Request, entry: Entry, x: np.ndarray, timeout_s: float) 
         timed_out = True
         answer.cancel()
 
+    def hung_up(left: asyncio.Future[None]) -> None:
+        if not left.cancelled():
+            answer.cancel()
+
     # Either event cancels the answer at once, which takes the inputs out of the queue if they
     # are still waiting; a batch already running finishes on its own.
-    gone = loop.create_task(_client_gone(request))
-    gone.add_done_callback(lambda g: None if g.cancelled() else answer.cancel())
+    gone = _client_left(request)
+    gone.add_done_callback(hung_up)
     timer = loop.call_later(timeout_s, expire)
     try:
         return await answer
@@ -89,7 +101,8 @@ async def _run(request: Request, entry: Entry, x: np.ndarray, timeout_s: float) 
         raise  # this request itself is being cancelled (shutdown)
     finally:
         timer.cancel()
-        gone.cancel()
+        gone.remove_done_callback(hung_up)
+        gone.cancel()  # a hang-up from now on changes nothing
 
 
 def json_response(content: dict[str, Any], status: int = 200) -> Response:

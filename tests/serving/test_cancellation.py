@@ -6,6 +6,7 @@ which inputs the model computed and when, while 200 clients each give up after 5
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import subprocess
@@ -17,10 +18,12 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from serving.app import create_app
+from serving.http_protocol import HttpToolsProtocol
 from tests.serving.conftest import free_port, settings_for
 from tests.serving.slow_model import publish_slow_curve
 
@@ -64,9 +67,10 @@ print(json.dumps(gone))
 
 
 @contextlib.contextmanager
-def threaded_server(app: FastAPI) -> Iterator[str]:
+def threaded_server(app: FastAPI, http: type[asyncio.Protocol] | str) -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -84,11 +88,16 @@ def threaded_server(app: FastAPI) -> Iterator[str]:
         thread.join(30)
 
 
-def test_abandoned_requests_are_not_computed(tmp_path: Path) -> None:
+# Ours tells the app of a hang-up itself (http_protocol.py); under plain uvicorn, as under any
+# other server, the app learns it from receive().
+@pytest.mark.parametrize("http", [HttpToolsProtocol, "httptools"], ids=["ours", "uvicorn"])
+def test_abandoned_requests_are_not_computed(
+    tmp_path: Path, http: type[asyncio.Protocol] | str
+) -> None:
     publish_slow_curve(tmp_path, layers=24)
     settings = settings_for(tmp_path, models=["curve"], max_batch_size=BATCH, max_in_flight=1000)
     app = create_app(settings)
-    with threaded_server(app) as url:
+    with threaded_server(app, http) as url:
         batcher = app.state.registry.entries["curve"].batcher
         computed: list[tuple[int, float]] = []  # (request number, when its batch started)
         run = batcher._run

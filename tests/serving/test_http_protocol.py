@@ -1,0 +1,166 @@
+"""The uvicorn protocol `python -m serving` runs: one write per response, answers intact."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from serving.http_protocol import DISCONNECTED, FLUSH_AT, HttpToolsProtocol, JoinedWrites
+from tests.serving.conftest import free_port
+
+
+class Transport:
+    """Records what reaches the socket."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed, "write after close"
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+def test_writes_in_one_loop_turn_reach_the_socket_as_one() -> None:
+    async def main() -> Transport:
+        raw = Transport()
+        joined = JoinedWrites(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+        joined.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        joined.write(b"body")
+        assert raw.writes == []  # not yet: the loop turn is not over
+        await asyncio.sleep(0)
+        joined.write(b"next")
+        await asyncio.sleep(0)
+        assert joined.get_extra_info("peername") == "info:peername"  # the rest is the transport's
+        return raw
+
+    assert asyncio.run(main()).writes == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"next"]
+
+
+def test_large_writes_go_at_once_and_close_sends_what_waits() -> None:
+    async def main() -> Transport:
+        raw = Transport()
+        joined = JoinedWrites(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+        joined.write(b"h")
+        joined.write(b"x" * FLUSH_AT)  # uvicorn's flow control must see big bodies at once
+        assert raw.writes == [b"h" + b"x" * FLUSH_AT]
+        joined.write(b"last words")
+        joined.close()
+        assert raw.writes[-1] == b"last words" and raw.closed
+        joined.write(b"too late")  # the peer is gone: dropped, not written to a closed socket
+        await asyncio.sleep(0)
+        return raw
+
+    assert len(asyncio.run(main()).writes) == 2
+
+
+async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers with what it saw: the path, the body, and whether the hang-up signal is there."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    left = scope.get("extensions", {}).get(DISCONNECTED)
+    answer = orjson.dumps(
+        {"path": scope["path"], "body": body.decode(), "signal": isinstance(left, asyncio.Future)}
+    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+@contextlib.contextmanager
+def server() -> Iterator[int]:
+    port = free_port()
+    config = uvicorn.Config(
+        echo_app, host="127.0.0.1", port=port, http=HttpToolsProtocol, log_level="warning"
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not running.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        running.should_exit = True
+        thread.join(10)
+
+
+def request(path: str, body: bytes, close: bool = False) -> bytes:
+    connection = b"Connection: close\r\n" if close else b""
+    return b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        path.encode(),
+        len(body),
+        connection,
+        body,
+    )
+
+
+def read_responses(sock: socket.socket, count: int) -> list[dict[str, object]]:
+    data, answers = b"", []
+    while len(answers) < count:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if sep:
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            if len(rest) >= length:
+                assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+                answers.append(orjson.loads(rest[:length]))
+                data = rest[length:]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed early"
+        data += chunk
+    return answers
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    with server() as p:
+        yield p
+
+
+def test_keep_alive_and_pipelined_requests_are_answered_in_order(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request("/one", b"1"))
+        assert read_responses(sock, 1) == [{"path": "/one", "body": "1", "signal": True}]
+        sock.sendall(request("/two", b"2") + request("/three", b"3"))  # one packet, two requests
+        assert [a["path"] for a in read_responses(sock, 2)] == ["/two", "/three"]
+
+
+def test_a_large_body_is_answered_whole(port: int) -> None:
+    big = b"y" * (3 * FLUSH_AT)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request("/big", big))
+        assert read_responses(sock, 1)[0]["body"] == big.decode()
+
+
+def test_connection_close_still_gets_its_answer_first(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request("/bye", b"!", close=True))
+        assert read_responses(sock, 1)[0]["path"] == "/bye"
+        assert sock.recv(1) == b""  # then the server closes
