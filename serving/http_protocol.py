@@ -2,14 +2,18 @@
 
 uvicorn writes a response's status line and headers the moment the app sends
 `http.response.start`, and its body on `http.response.body`: two send() calls, and two TCP
-segments, for every small JSON answer. Here the writes one connection makes during a turn of the
-event loop are joined and sent at the end of that turn (or at once, past 64 KiB, so that large
-or streamed bodies still meet uvicorn's flow control). Measured with wrk on one core (one digit,
-c=32): 6,600 -> 7,200 req/s.
+segments, for every small JSON answer. Here a connection's writes are joined: a finished answer
+goes out in one write at once when no other request is in progress, and otherwise at the end of
+the event loop's turn, once every answer of that turn is built (the way Netty's
+FlushConsolidationHandler holds flushes while reads are pending). Past 64 KiB waiting, writes go
+at once, so large or streamed bodies still meet uvicorn's flow control. Measured with wrk on one
+core, one digit (bench/results/serve.md for the full run): c=32 6,800 -> 7,600 req/s (joined
+but always sent at once: ~6,900); c=1 p50 unchanged at ~0.41 ms (always at the end of the turn:
+0.48 ms).
 
 And each request's scope carries `scope["extensions"][DISCONNECTED]`, a future done the moment
 its client hangs up (uvicorn's `connection_lost`), so a queued prediction is dropped without a
-task per request waiting on `receive()` for the same news (pipeline.py; ~5 % at c=32). Under
+task per request waiting on `receive()` for the same news (pipeline.py; ~4 % at c=32). Under
 any other server that key is absent and pipeline.py waits on `receive()` as before.
 Everything else is uvicorn's own code.
 
@@ -67,6 +71,11 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = JoinedWrites(transport, self.loop)  # type: ignore[assignment]
+
+    def on_response_complete(self) -> None:  # uvicorn calls this right after the last write
+        if len(self.tasks) <= 1:  # no other request in progress: nothing to wait for, send now
+            self.transport.flush()
+        super().on_response_complete()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()  # a new scope
