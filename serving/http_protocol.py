@@ -23,6 +23,7 @@ Everything else is uvicorn's own code.
 from __future__ import annotations
 
 import asyncio
+import collections
 from typing import Any
 
 from uvicorn.protocols.http import httptools_impl
@@ -43,6 +44,8 @@ class JoinedWrites:
         self._size = 0
 
     def write(self, data: bytes) -> None:
+        if not isinstance(data, bytes):  # what the transport would refuse raises here, as there;
+            data = bytes(memoryview(data))  # a buffer the app may reuse is copied
         if not self._pending:
             self._loop.call_soon(self.flush)
         self._pending.append(data)
@@ -53,15 +56,15 @@ class JoinedWrites:
     def flush(self) -> None:
         if not self._pending:
             return
-        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-        self._pending = []
-        self._size = 0
+        pending, self._pending, self._size = self._pending, [], 0
         if not self._transport.is_closing():  # the peer left: nothing to send it
-            self._transport.write(data)
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def close(self) -> None:
-        self.flush()
-        self._transport.close()
+        try:
+            self.flush()
+        finally:
+            self._transport.close()
 
     def __getattr__(self, name: str) -> Any:  # everything else is the transport's own
         return getattr(self._transport, name)
@@ -71,19 +74,25 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = JoinedWrites(transport, self.loop)  # type: ignore[assignment]
+        self.unanswered: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def on_response_complete(self) -> None:  # uvicorn calls this right after the last write
+        if self.unanswered:  # answers go in the order the requests came
+            self.unanswered.popleft()
         if len(self.tasks) <= 1:  # no other request in progress: nothing to wait for, send now
             self.transport.flush()
         super().on_response_complete()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()  # a new scope
-        self.scope["extensions"] = {DISCONNECTED: self.loop.create_future()}
+        left: asyncio.Future[None] = self.loop.create_future()
+        self.scope["extensions"] = {DISCONNECTED: left}
+        self.unanswered.append(left)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.cycle is not None and not self.cycle.response_complete:
-            left = self.cycle.scope["extensions"][DISCONNECTED]  # type: ignore[typeddict-item]
-            if not left.done():
-                left.set_result(None)
-        super().connection_lost(exc)
+        try:  # every request not yet answered: the one running and any pipelined behind it
+            for left in self.unanswered:
+                if not left.done():
+                    left.set_result(None)
+        finally:
+            super().connection_lost(exc)

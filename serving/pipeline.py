@@ -101,8 +101,9 @@ async def _run(request: Request, entry: Entry, x: np.ndarray, timeout_s: float) 
         raise  # this request itself is being cancelled (shutdown)
     finally:
         timer.cancel()
-        gone.remove_done_callback(hung_up)
-        gone.cancel()  # a hang-up from now on changes nothing
+        gone.remove_done_callback(hung_up)  # a hang-up from now on changes nothing
+        if isinstance(gone, asyncio.Task):  # our watcher; the server's own signal is not ours
+            gone.cancel()
 
 
 def json_response(content: dict[str, Any], status: int = 200) -> Response:

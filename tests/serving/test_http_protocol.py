@@ -126,6 +126,48 @@ def test_an_answer_goes_at_once_when_alone_and_at_the_end_of_the_turn_under_load
         assert raw.writes[0].endswith(b"\r\n\r\n" + name.encode()), raw.writes
 
 
+def test_a_body_the_socket_would_refuse_fails_at_send_and_the_connection_still_closes() -> None:
+    async def main() -> Transport:
+        raw = Transport()
+        joined = JoinedWrites(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+        joined.write(b"headers")
+        with pytest.raises(TypeError):
+            joined.write("text, not bytes")  # type: ignore[arg-type]
+        buffer = bytearray(b"reused")
+        joined.write(buffer)  # type: ignore[arg-type]
+        buffer[:] = b"XXXXXX"  # the app reuses its buffer: what was sent stays sent
+        joined.close()
+        return raw
+
+    raw = asyncio.run(main())
+    assert raw.writes == [b"headersreused"] and raw.closed
+
+
+def test_a_hang_up_reaches_the_running_request_and_those_pipelined_behind_it() -> None:
+    signals: list[asyncio.Future[None]] = []
+    started = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        signals.append(scope["extensions"][DISCONNECTED])
+        started.set()
+        await asyncio.sleep(3600)  # still computing when the client leaves
+
+    async def main() -> None:
+        config = uvicorn.Config(app, log_level="warning")
+        config.load()
+        protocol = HttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
+        protocol.connection_made(Transport())  # type: ignore[arg-type]
+        protocol.data_received(request("/slow", b"") + request("/queued", b""))
+        await started.wait()
+        running = signals[0]
+        assert not running.done()
+        protocol.connection_lost(None)
+        assert running.done() and len(protocol.unanswered) == 2
+        assert all(left.done() for left in protocol.unanswered)
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+
+
 async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
     """Answers with what it saw: the path, the body, and whether the hang-up signal is there."""
     if scope["type"] != "http":
