@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
+import uvicorn
+from starlette.types import ASGIApp
 
 from models import nets, store
 from models.spec import SPECS
@@ -98,6 +102,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def threaded_uvicorn(
+    app: ASGIApp, http: type[asyncio.Protocol] | str = "httptools"
+) -> Iterator[int]:
+    """uvicorn serving `app` in a thread of this process on a free loopback port (yielded),
+    listening; stopped after."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ import contextlib
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +18,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from serving.app import create_app
 from serving.http_protocol import HttpToolsProtocol
-from tests.serving.conftest import free_port, settings_for
+from tests.serving.conftest import settings_for, threaded_uvicorn
 from tests.serving.slow_model import publish_slow_curve
 
 CLIENTS, PATIENCE_S, BATCH = 200, 0.05, 4
@@ -68,24 +66,16 @@ print(json.dumps(gone))
 
 @contextlib.contextmanager
 def threaded_server(app: FastAPI, http: type[asyncio.Protocol] | str) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        assert time.monotonic() < deadline, "server not ready"
-        time.sleep(0.05)
-    try:
+    with threaded_uvicorn(app, http) as port:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:  # listening; now wait until the models are loaded
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "server not ready"
+            time.sleep(0.05)
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 # Ours tells the app of a hang-up itself (http_protocol.py); under plain uvicorn, as under any

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import orjson
@@ -16,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.server import ServerState
 
 from serving.http_protocol import DISCONNECTED, FLUSH_AT, HttpToolsProtocol, JoinedWrites
-from tests.serving.conftest import free_port
+from tests.serving.conftest import threaded_uvicorn
 
 
 class Transport:
@@ -187,26 +184,6 @@ async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": answer})
 
 
-@contextlib.contextmanager
-def server() -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(
-        echo_app, host="127.0.0.1", port=port, http=HttpToolsProtocol, log_level="warning"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield port
-    finally:
-        running.should_exit = True
-        thread.join(10)
-
-
 def request(path: str, body: bytes, close: bool = False) -> bytes:
     connection = b"Connection: close\r\n" if close else b""
     return b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n%s" % (
@@ -236,7 +213,7 @@ def read_responses(sock: socket.socket, count: int) -> list[dict[str, object]]:
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    with server() as p:
+    with threaded_uvicorn(echo_app, HttpToolsProtocol) as p:
         yield p
 
 
