@@ -11,7 +11,7 @@ import tempfile
 
 import uvicorn
 
-from serving.http_protocol import HttpToolsProtocol
+from serving.http.protocol import HttpToolsProtocol
 from serving.settings import Settings
 
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     uvicorn.run(
         "serving.app:create_app",
         factory=True,
-        http=HttpToolsProtocol,  # uvicorn's, one write per response (serving/http_protocol.py)
+        http=HttpToolsProtocol,  # uvicorn's, one write per response (serving/http/protocol.py)
         host=settings.host,
         port=settings.port,
         workers=settings.workers,

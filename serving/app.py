@@ -18,11 +18,11 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving import errors, metrics
-from serving.auth import ApiKeys
-from serving.fastpath import FastPath
-from serving.observability import RequestContext, setup_logging
-from serving.registry import Registry
-from serving.routes import admin, models, page, predict, v2
+from serving.api import admin, models, page, predict, v2
+from serving.engine.registry import Registry
+from serving.http.auth import ApiKeys
+from serving.http.ingress import FastPath
+from serving.http.observability import RequestContext, setup_logging
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
@@ -59,7 +59,7 @@ async def _load_then_freeze(registry: Registry) -> None:
 
 class Service(FastAPI):
     """FastAPI with the service's own ASGI layers in front of all of it: the hot path, which
-    answers predictions without entering FastAPI's stack (serving/fastpath.py), then, for every
+    answers predictions without entering FastAPI's stack (serving/http/ingress.py), then, for every
     other request, request id and metrics, API keys, and FastAPI as usual."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp
 from models import nets, store
 from models.spec import SPECS
 from serving.app import create_app
-from serving.registry import Registry
+from serving.engine.registry import Registry
 from serving.settings import Settings
 from training.export import export_onnx
 

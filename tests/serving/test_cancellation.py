@@ -21,7 +21,7 @@ import pytest
 from fastapi import FastAPI
 
 from serving.app import create_app
-from serving.http_protocol import HttpToolsProtocol
+from serving.http.protocol import HttpToolsProtocol
 from tests.serving.conftest import settings_for, threaded_uvicorn
 from tests.serving.slow_model import publish_slow_curve
 
@@ -78,8 +78,8 @@ def threaded_server(app: FastAPI, http: type[asyncio.Protocol] | str) -> Iterato
         yield url
 
 
-# Ours tells the app of a hang-up itself (http_protocol.py); under plain uvicorn, as under any
-# other server, the app learns it from receive().
+# Ours tells the app of a hang-up itself (serving/http/protocol.py); under plain uvicorn, as
+# under any other server, the app learns it from receive().
 @pytest.mark.parametrize("http", [HttpToolsProtocol, "httptools"], ids=["ours", "uvicorn"])
 def test_abandoned_requests_are_not_computed(
     tmp_path: Path, http: type[asyncio.Protocol] | str

@@ -12,7 +12,8 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.server import ServerState
 
-from serving.http_protocol import DISCONNECTED, FLUSH_AT, HttpToolsProtocol, JoinedWrites
+from serving.api.common import DISCONNECTED
+from serving.http.protocol import FLUSH_AT, HttpToolsProtocol, JoinedWrites
 from tests.serving.conftest import threaded_uvicorn
 
 

@@ -117,7 +117,7 @@ def test_onnx_path_never_imports_torch(built_repo: Path) -> None:
     """Serving with ONNX Runtime stays lean: torch (hundreds of MiB) is never imported."""
     code = f"""
 import asyncio, sys
-from serving.registry import Registry
+from serving.engine.registry import Registry
 from serving.settings import Settings
 async def main():
     registry = Registry(Settings(models_dir={str(built_repo)!r}, backend="onnx", device="auto"))

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from models import store
 from models.spec import SPECS
-from serving import protocol_schemas as ps
+from serving.api import v2_schemas as ps
+from serving.api.v2_decode import parse_request
 from serving.errors import ApiError
-from serving.protocol_decode import parse_request
 from tests.serving.conftest import Service, settings_for
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,7 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from models.spec import SPECS
-from serving.protocol import outputs_of
+from serving.api.v2_encode import outputs_of
 from tests.serving.test_v2 import items
 
 NAMES = list(SPECS)

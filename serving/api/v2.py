@@ -12,13 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
-from serving import protocol, protocol_decode
-from serving import protocol_schemas as ps
-from serving.decode import read_body
+from serving.api import v2_decode, v2_encode
+from serving.api import v2_schemas as ps
+from serving.api.common import infer, json_response
+from serving.api.json_decode import read_body
+from serving.api.schemas import ErrorBody
+from serving.engine.registry import Entry
 from serving.errors import ApiError
-from serving.pipeline import infer, json_response
-from serving.registry import Entry
-from serving.schemas import ErrorBody
 
 router = APIRouter(prefix="/v2", tags=["inference protocol v2"])
 
@@ -48,7 +48,7 @@ def _entry(request: Request, name: str, version: str | None) -> Entry:
 async def server_metadata(request: Request) -> Response:
     app = request.app
     return json_response(
-        {"name": app.title, "version": app.version, "extensions": list(protocol.EXTENSIONS)}
+        {"name": app.title, "version": app.version, "extensions": list(v2_encode.EXTENSIONS)}
     )
 
 
@@ -71,7 +71,7 @@ async def server_ready(request: Request) -> Response:
 # ---- models -------------------------------------------------------------------------------
 async def _metadata(request: Request, name: str, version: str | None) -> Response:
     entry = _entry(request, name, version)
-    return json_response(protocol.model_metadata(entry.spec, entry.version, entry.runner.backend))
+    return json_response(v2_encode.model_metadata(entry.spec, entry.version, entry.runner.backend))
 
 
 @router.get(
@@ -129,15 +129,13 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     entry = _entry(request, name, version)
     s = request.app.state.settings
     body = await read_body(request, s.max_body_bytes)
-    body = protocol_decode.decompress(
-        body, request.headers.get("content-encoding"), s.max_body_bytes
-    )
-    req = protocol_decode.parse_request(
-        body, request.headers.get(protocol.HEADER_LENGTH), entry.spec, s.max_items
+    body = v2_decode.decompress(body, request.headers.get("content-encoding"), s.max_body_bytes)
+    req = v2_decode.parse_request(
+        body, request.headers.get(v2_encode.HEADER_LENGTH), entry.spec, s.max_items
     )
     timeout_s = min(s.request_timeout_s, req.timeout_s or s.request_timeout_s)
     y = await infer(request, entry, req.x, timeout_s, "inputs", bad_input=400)
-    return protocol.respond(entry.spec, entry.version, req, y)
+    return v2_encode.respond(entry.spec, entry.version, req, y)
 
 
 @router.post(

@@ -1,7 +1,7 @@
 """Pydantic models of the inference protocol's bodies: the OpenAPI schema of /v2 and its examples.
 
 Only documentation: the infer endpoint reads its body with serving.protocol (orjson + numpy).
-Every example is generated from models.spec through serving.protocol, so it is what the server
+Every example is generated from models.spec through serving.api.v2_encode, so it is what the server
 really accepts and answers (the tests post each one).
 """
 
@@ -14,7 +14,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.spec import LENET, POINTS, SPECS, ModelSpec
-from serving import protocol
+from serving.api import v2_encode
 
 Parameters = dict[str, str | int | float | bool]
 
@@ -22,7 +22,7 @@ Parameters = dict[str, str | int | float | bool]
 def example_request(spec: ModelSpec, n: int = 1) -> dict[str, Any]:
     """A JSON inference request for `spec`: n copies of its example item, nested as the shape."""
     x = np.repeat(spec.example()[None], n, axis=0)
-    data = x.astype(int) if spec.value_range == protocol.PIXELS else x
+    data = x.astype(int) if spec.value_range == v2_encode.PIXELS else x
     return {
         "id": f"{spec.name}-1",
         "inputs": [
@@ -33,20 +33,20 @@ def example_request(spec: ModelSpec, n: int = 1) -> dict[str, Any]:
                 "data": data.tolist(),
             }
         ],
-        "outputs": [{"name": t.name} for t in protocol.outputs_of(spec)],
+        "outputs": [{"name": t.name} for t in v2_encode.outputs_of(spec)],
     }
 
 
 def example_response(spec: ModelSpec) -> dict[str, Any]:
     """What the server answers to example_request(spec), with made-up model outputs."""
-    req = protocol.InferRequest(
-        np.zeros(0), [(t, False) for t in protocol.outputs_of(spec)], f"{spec.name}-1"
+    req = v2_encode.InferRequest(
+        np.zeros(0), [(t, False) for t in v2_encode.outputs_of(spec)], f"{spec.name}-1"
     )
     y = np.full((1, spec.output.size), 1 / spec.output.size, np.float32)
     if spec.is_classifier:
         y[0, 0] += 0.5
         y /= y.sum()
-    head, _ = protocol.response_parts(spec, 1, req, y)
+    head, _ = v2_encode.response_parts(spec, 1, req, y)
     return orjson.loads(orjson.dumps(head, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
@@ -54,7 +54,7 @@ class ServerMetadata(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"name": "starter-serve", "version": "0.1.0", "extensions": protocol.EXTENSIONS}
+                {"name": "starter-serve", "version": "0.1.0", "extensions": v2_encode.EXTENSIONS}
             ]
         }
     )
@@ -85,7 +85,7 @@ class MetadataTensor(BaseModel):
 
 class ModelMetadata(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [protocol.model_metadata(LENET, 1, "onnx")]}
+        json_schema_extra={"examples": [v2_encode.model_metadata(LENET, 1, "onnx")]}
     )
 
     name: str

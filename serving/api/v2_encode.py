@@ -2,7 +2,7 @@
 and its responses.
 
 Everything about a model comes from models.spec; the only thing added here is the `label`
-output of a classifier (its predicted class). Requests are read by serving.protocol_decode.
+output of a classifier (its predicted class). Requests are read by serving.api.v2_decode.
 Responses are JSON tensors or Triton's binary tensor data extension (the JSON, its length in
 Inference-Header-Content-Length, then each binary tensor little-endian, row-major), built with
 numpy and orjson only.

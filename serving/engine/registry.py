@@ -22,8 +22,8 @@ import numpy as np
 from models import store
 from models.spec import SPECS, ModelSpec
 from serving import metrics
-from serving.backends import Runner, default_threads, files_for, make_runner
-from serving.batching import Batcher
+from serving.engine.backends import Runner, default_threads, files_for, make_runner
+from serving.engine.batching import Batcher
 from serving.errors import ApiError, redact_paths
 from serving.settings import Settings, resolve_device
 

@@ -17,9 +17,8 @@ import numpy as np
 import orjson
 
 from models.spec import ModelSpec, Tensor
-from serving.decode import BodyTooLarge
-from serving.errors import ApiError
-from serving.protocol import (
+from serving.api.json_decode import BodyTooLarge
+from serving.api.v2_encode import (
     DTYPES,
     BadRequest,
     InferRequest,
@@ -27,6 +26,7 @@ from serving.protocol import (
     item_shapes,
     outputs_of,
 )
+from serving.errors import ApiError
 
 
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:

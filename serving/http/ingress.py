@@ -25,10 +25,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving import metrics
-from serving.auth import keys_of, refusal
+from serving.api import predict, v2
 from serving.errors import ApiError, error_response
-from serving.observability import Recorder, internal_error, request_id
-from serving.routes import predict, v2
+from serving.http.auth import keys_of, refusal
+from serving.http.observability import Recorder, internal_error, request_id
 from serving.settings import Settings
 
 Handler = Callable[..., Awaitable[Response]]

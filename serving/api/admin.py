@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from serving import schemas
+from serving.api import schemas
+from serving.api.common import json_response
 from serving.errors import ApiError
-from serving.pipeline import json_response
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.spec import SPECS
-from serving import fastdecode
-from serving.decode import json_item_shapes, to_array
+from serving.api import json_fast as fastdecode
+from serving.api.json_decode import json_item_shapes, to_array
 from tests.serving.conftest import Service, settings_for
 
 DIGIT_SHAPES = json_item_shapes(SPECS["lenet"])  # (28, 28) or (784,)

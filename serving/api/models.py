@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from serving import schemas
+from serving.api import schemas
+from serving.api.common import json_response
 from serving.errors import ApiError
-from serving.pipeline import json_response
 from training.datasets import make_curve, make_points
 
 SAMPLERS = {"curve": make_curve, "points": make_points}

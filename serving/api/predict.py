@@ -13,8 +13,9 @@ from starlette.responses import Response
 
 from models.preprocess import NoDigit, to_mnist
 from models.spec import DEFAULT_FOR_FAMILY
-from serving import fastdecode, schemas
-from serving.decode import (
+from serving.api import json_fast, schemas
+from serving.api.common import classes, infer, json_response
+from serving.api.json_decode import (
     check_json,
     check_keys,
     has_bool_token,
@@ -25,9 +26,8 @@ from serving.decode import (
     read_body,
     to_array,
 )
+from serving.engine.registry import Entry
 from serving.errors import ApiError
-from serving.pipeline import classes, infer, json_response
-from serving.registry import Entry
 
 router = APIRouter(prefix="/predict", tags=["predict"])
 ERRORS = {c: {"model": schemas.ErrorBody} for c in (400, 401, 403, 404, 413, 415, 422, 503, 504)}
@@ -42,11 +42,11 @@ async def _decode(request: Request, family: str, field: str) -> tuple[Entry, np.
     body = await read_body(request, s.max_body_bytes)
     content_type = request.headers.get("content-type")
     check_json(body, content_type)
-    if plain := fastdecode.parse(body, field, {field, "model"}):  # the common case, fast
+    if plain := json_fast.parse(body, field, {field, "model"}):  # the common case, fast
         model, items = plain
         entry = registry.get(DEFAULT_FOR_FAMILY[family] if model is None else model, family)
         spec = entry.spec
-        x = fastdecode.numbers(items, body, json_item_shapes(spec), s.max_items)
+        x = json_fast.numbers(items, body, json_item_shapes(spec), s.max_items)
         if x is not None:
             return entry, in_range(x, field, spec.value_range).reshape(-1, *spec.input.shape)
     data = parse_json(body, content_type)
@@ -83,7 +83,7 @@ def _answer(entry: Entry, **content: object) -> Response:
 )
 async def predict_digits(request: Request) -> Response:
     entry, probs = await _predict(request, "digits", "images")
-    return _answer(entry, predictions=classes(entry, probs, "digit"))
+    return _answer(entry, predictions=classes(probs, "digit"))
 
 
 @router.post(
@@ -134,7 +134,7 @@ async def predict_digit_image(
     spec = entry.spec
     x = pixels.reshape(1, *spec.input.shape)
     probs = await infer(request, entry, x, s.request_timeout_s, "file")
-    return _answer(entry, predictions=classes(entry, probs, "digit"), image=pixels.astype(np.uint8))
+    return _answer(entry, predictions=classes(probs, "digit"), image=pixels.astype(np.uint8))
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
@@ -177,7 +177,7 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
 )
 async def predict_points(request: Request) -> Response:
     entry, probs = await _predict(request, "points", "points")
-    return _answer(entry, predictions=classes(entry, probs, "label"))
+    return _answer(entry, predictions=classes(probs, "label"))
 
 
 @router.post(

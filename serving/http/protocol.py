@@ -13,8 +13,8 @@ but always sent at once: ~6,900); c=1 p50 unchanged at ~0.41 ms (always at the e
 
 And each request's scope carries `scope["extensions"][DISCONNECTED]`, a future done the moment
 its client hangs up (uvicorn's `connection_lost`), so a queued prediction is dropped without a
-task per request waiting on `receive()` for the same news (pipeline.py; ~4 % at c=32). Under
-any other server that key is absent and pipeline.py waits on `receive()` as before.
+task per request waiting on `receive()` for the same news (serving/api/common.py). Under
+any other server that key is absent and serving/api/common.py waits on `receive()` as before.
 Everything else is uvicorn's own code.
 
 `python -m serving` passes `http=HttpToolsProtocol` to uvicorn (its option for a protocol class).
@@ -28,7 +28,8 @@ from typing import Any
 
 from uvicorn.protocols.http import httptools_impl
 
-DISCONNECTED = "serving.disconnected"
+from serving.api.common import DISCONNECTED
+
 FLUSH_AT = 64 * 1024  # bytes waiting: write them now rather than at the end of the loop turn
 
 

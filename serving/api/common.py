@@ -1,0 +1,63 @@
+"""What every HTTP route shares: the call into the engine for one request, and JSON answers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from serving.engine import infer as engine
+from serving.engine.registry import Entry
+
+# The scope extension in which the server puts a future done when the client hangs up
+# (serving/http/protocol.py sets it; other servers, e.g. Ray Serve's, do not).
+DISCONNECTED = "serving.disconnected"
+JSON = "application/json"
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read already)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def infer(
+    request: Request,
+    entry: Entry,
+    x: np.ndarray,
+    timeout_s: float,
+    field: str = "inputs",
+    bad_input: int = 422,
+) -> np.ndarray:
+    """engine.infer for an HTTP request: the hang-up signal is the server's own where it gives
+    one, else a task waiting for `receive()` to say so."""
+    request.scope["state"]["model"] = entry.spec.name  # for the metrics and the access log
+    gone = request.scope.get("extensions", {}).get(DISCONNECTED)
+    watcher = None
+    if gone is None:
+        gone = watcher = asyncio.ensure_future(_client_gone(request))
+    try:
+        return await engine.infer(entry, x, timeout_s, gone, field, bad_input)
+    finally:
+        if watcher is not None:  # our watcher; the server's own signal is not ours to cancel
+            watcher.cancel()
+
+
+def json_response(content: dict[str, Any], status: int = 200) -> Response:
+    return Response(
+        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type=JSON,
+    )
+
+
+def classes(probs: np.ndarray, key: str) -> list[dict[str, Any]]:
+    """Per-item answers of a classifier: the class and its probability vector."""
+    best = probs.argmax(axis=1).tolist()
+    return [{key: b, "probabilities": p} for b, p in zip(best, probs, strict=True)]

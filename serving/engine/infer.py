@@ -1,0 +1,88 @@
+"""What a prediction is, whatever protocol asked for it: inputs through the model's batcher.
+
+    wire -> float32 array (the protocol's own folder)  ->  infer (here)  ->  wire
+
+`infer` hands the array to the model's batcher and gives up cleanly when the caller goes away
+(`gone` completes: the queued work is dropped, never computed), when the queue is full (503),
+or when the answer takes longer than the timeout (504; the model itself is left alone). It knows
+nothing of HTTP or gRPC: each protocol tells it of a hang-up through `gone`, and maps the
+ApiError it may raise to its own status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from serving import metrics
+from serving.engine.batching import Overloaded
+from serving.engine.registry import Entry
+from serving.errors import ApiError
+
+
+async def infer(
+    entry: Entry,
+    x: np.ndarray,
+    timeout_s: float,
+    gone: asyncio.Future[None] | None = None,
+    field: str = "inputs",
+    bad_input: int = 422,
+) -> np.ndarray:
+    """x through the model's batcher: the answer rows, or 503 (full), 504 (slow), 499 (gone),
+    or `bad_input` naming the first item the model has no finite answer for."""
+    y = await _run(entry, x, timeout_s, gone)
+    if not np.isfinite(y).all():
+        i = int(np.argmin(np.isfinite(y).reshape(len(y), -1).all(axis=1)))
+        raise ApiError(
+            bad_input,
+            "the model's answer overflowed for these values: send numbers of a sensible size",
+            f"{field}[{i}]",
+        )
+    return y
+
+
+async def _run(
+    entry: Entry, x: np.ndarray, timeout_s: float, gone: asyncio.Future[None] | None
+) -> np.ndarray:
+    name = entry.spec.name
+    try:
+        answer = entry.batcher.enqueue(x)
+    except Overloaded as e:
+        metrics.REJECTED.labels(name, "overloaded").inc()
+        raise ApiError(
+            503, f"model {name!r} is overloaded: {e}; retry later", headers={"Retry-After": "1"}
+        ) from None
+    loop = asyncio.get_running_loop()
+    timed_out = False
+
+    def expire() -> None:
+        nonlocal timed_out
+        timed_out = True
+        answer.cancel()
+
+    def hung_up(left: asyncio.Future[None]) -> None:
+        if not left.cancelled():
+            answer.cancel()
+
+    # Either event cancels the answer at once, which takes the inputs out of the queue if they
+    # are still waiting; a batch already running finishes on its own.
+    if gone is not None:
+        gone.add_done_callback(hung_up)
+    timer = loop.call_later(timeout_s, expire)
+    try:
+        return await answer
+    except asyncio.CancelledError:
+        if timed_out:
+            metrics.REJECTED.labels(name, "timeout").inc()
+            raise ApiError(
+                504, f"no answer within {timeout_s:g} s", headers={"Retry-After": "1"}
+            ) from None
+        if gone is not None and gone.done() and not gone.cancelled():
+            metrics.REJECTED.labels(name, "client_gone").inc()
+            raise ApiError(499, "client closed the request") from None  # nginx's code
+        raise  # this request itself is being cancelled (shutdown)
+    finally:
+        timer.cancel()
+        if gone is not None:
+            gone.remove_done_callback(hung_up)  # a hang-up from now on changes nothing
