@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     keepalive_timeout_s: float = Field(
         5.0, gt=0, description="An idle keep-alive connection is closed after this."
     )
+    max_connections: int = Field(
+        2048, ge=1, description="Open connections per worker; past it, new ones are closed."
+    )
     decode_threads: int = Field(1, ge=1, description="Threads decoding uploaded images.")
     decode_queue: int = Field(
         2, ge=0, description="Uploads waiting for a decode thread; past it, 503 at once."
