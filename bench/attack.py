@@ -1118,7 +1118,8 @@ def commit() -> str:
     rev = git("rev-parse", "--short", "HEAD") or "unknown"
     branch = git("rev-parse", "--abbrev-ref", "HEAD")
     dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--", "serving") else ""
-    return f"{rev} on {branch}{dirty}"
+    served = git("log", "-1", "--format=%h %s", "--", "serving")[:90]
+    return f"{rev} on {branch}; serving/ last changed in {served}{dirty}"
 
 
 def report(rows: list[Row], args: argparse.Namespace, info: dict[str, str], took: float) -> str:
