@@ -419,7 +419,11 @@ class Row:
     note: str = ""
 
     def verdict(self) -> str:
-        return "–" if self.met is None else ("meets" if self.met else "**fails**")
+        return (
+            "not judged (window too short)"
+            if self.met is None
+            else ("meets" if self.met else "**fails**")
+        )
 
 
 def fmt_bytes(n: int | None, exact: bool = True) -> str:
