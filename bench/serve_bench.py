@@ -439,8 +439,10 @@ def default_data_dir() -> str:
     env = os.environ.get("MNIST_DATA_DIR")
     if env:
         return env
-    shared = harness.ROOT.parent / "shared" / "data"
-    return str(shared if (shared / "MNIST" / "raw").is_dir() else harness.ROOT / "data")
+    shared = harness.shared_dir()
+    if shared and (shared / "data" / "MNIST" / "raw").is_dir():
+        return str(shared / "data")
+    return str(harness.ROOT / "data")
 
 
 def check_models(models_dir: str) -> None:
