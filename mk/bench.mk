@@ -4,9 +4,19 @@
 #   make bench-serve ARGS=--quick    short windows, under 2 minutes -> bench/results/serve-quick.md
 #   make bench-overload              open loop at 2x capacity -> bench/results/overload.md
 #   make bench-latency               p50 at c=1, batching on vs off -> bench/results/latency_c1.md
+#   make bench-grpc                  Triton's perf_analyzer over HTTP and gRPC (issue 19), this
+#                                    service and PyTriton, batch 1/64, c=1/32, plus ONNX Runtime
+#                                    alone at batch 64; about 4 minutes -> bench/results/grpc.md
+#   make bench-grpc ARGS=--quick     short windows, under 2 minutes -> bench/results/grpc-quick.md
 # ARGS passes flags through, e.g. ARGS='--only ours,floor --models-dir /path/to/repository'.
+# perf_analyzer comes from ../shared/tools/perf-analyzer.sh (ARGS='--perf-analyzer PATH' elsewhere);
+# it always runs with --input-data zero: its default random data holds NaNs, which we refuse.
+# PyTriton (nvidia-pytriton 0.7.0, the [pytriton] extra) needs numpy < 2, so it gets its own venv,
+# $(PYTRITON_VENV), made on first use.
 
-.PHONY: bench-serve bench-overload bench-latency
+PYTRITON_VENV ?= .venv-pytriton
+
+.PHONY: bench-serve bench-overload bench-latency bench-grpc
 
 bench-serve: $(VENV)/.dev
 	$(BIN)/python -m bench.serve_bench $(ARGS)
@@ -16,3 +26,11 @@ bench-overload: $(VENV)/.dev
 
 bench-latency: $(VENV)/.dev
 	$(BIN)/python -m bench.latency_c1 $(ARGS)
+
+bench-grpc: $(VENV)/.dev $(PYTRITON_VENV)/.ok
+	$(BIN)/python -m bench.grpc_bench --pytriton-python $(PYTRITON_VENV)/bin/python $(ARGS)
+
+$(PYTRITON_VENV)/.ok: pyproject.toml
+	$(PYTHON) -m venv $(PYTRITON_VENV)
+	$(PYTRITON_VENV)/bin/pip install -q -e '.[pytriton]'
+	touch $@
