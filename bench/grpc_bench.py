@@ -59,6 +59,7 @@ class PaRun:
     batch: int
     concurrency: int
     infer_per_s: float | None = None  # perf_analyzer's throughput: inferences (digits) per second
+    requests: int = 0  # its Client: request count
     p50_ms: float | None = None
     p99_ms: float | None = None
     avg_ms: float | None = None
@@ -87,6 +88,10 @@ class Outcome:
 # --------------------------------------------------------------------------- perf_analyzer
 
 
+class NoPerfAnalyzer(RuntimeError):
+    pass
+
+
 def find_perf_analyzer(given: str | None) -> str:
     """--perf-analyzer, else the shared fetch script's wrapper (it downloads on first use)."""
     if given:
@@ -94,7 +99,7 @@ def find_perf_analyzer(given: str | None) -> str:
     shared = harness.shared_dir()
     script = shared / "tools" / "perf-analyzer.sh" if shared else None
     if script is None or not script.exists():
-        sys.exit(
+        raise NoPerfAnalyzer(
             "perf_analyzer: ../shared/tools/perf-analyzer.sh is not here; pass --perf-analyzer "
             "PATH (tritonclient[all] 2.41.0's manylinux wheel holds bin/perf_analyzer)."
         )
@@ -103,7 +108,7 @@ def find_perf_analyzer(given: str | None) -> str:
     )
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
-        sys.exit(f"{script} failed ({out.returncode}): {out.stderr.strip()[-500:]}")
+        raise NoPerfAnalyzer(f"{script} failed ({out.returncode}): {out.stderr.strip()[-500:]}")
     return lines[-1]
 
 
@@ -119,6 +124,8 @@ def parse_pa(text: str, run: PaRun) -> None:
     """perf_analyzer's summary: the Client: figures, and the Server: section verbatim."""
     if m := re.search(rf"Throughput: {_NUM} infer/sec", text):
         run.infer_per_s = float(m.group(1))
+    if m := re.search(r"Request count: ([0-9]+)", text):
+        run.requests = int(m.group(1))
     for key, attr in (("p50", "p50_ms"), ("p99", "p99_ms"), ("Avg", "avg_ms")):
         if m := re.search(rf"{key} latency: {_NUM} usec", text):
             setattr(run, attr, float(m.group(1)) / 1000)
@@ -533,7 +540,10 @@ def main(argv: list[str] | None = None) -> None:
     from bench.serve_bench import check_models
 
     check_models(args.models_dir)
-    pa = find_perf_analyzer(args.perf_analyzer)
+    try:
+        pa = find_perf_analyzer(args.perf_analyzer)
+    except NoPerfAnalyzer as e:
+        sys.exit(str(e))
     harness.install_cleanup()
     cores = Cores.parse(args.server_cpus, args.client_cpus)
     os.sched_setaffinity(0, cores.client)
