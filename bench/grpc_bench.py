@@ -368,6 +368,65 @@ def _line(r: PaRun) -> str:
 
 # --------------------------------------------------------------------------- report
 
+TARGET_GRPC_VS_PYTRITON = 2.0  # issue 19: one digit per request at c=32 over gRPC
+TARGET_OF_LIMIT = 0.85  # issue 19: 64 digits per request, of the ONNX session alone
+
+
+def _find(outcomes: list[Outcome], name: str, protocol: str, batch: int, conc: int) -> PaRun | None:
+    for o in outcomes:
+        if o.name == name:
+            for r in o.runs:
+                if (r.protocol, r.batch, r.concurrency) == (
+                    protocol,
+                    batch,
+                    conc,
+                ) and r.infer_per_s:
+                    return r
+    return None
+
+
+def targets(outcomes: list[Outcome], limit: dict[str, Any]) -> list[list[str]]:
+    """Issue 19's bench targets: [target, measured, met]."""
+    rows = []
+    ours, theirs = (_find(outcomes, n, "grpc", 1, 32) for n in ("ours", "pytriton"))
+    name = f"gRPC, 1 digit, c=32: ours / PyTriton (≥ {TARGET_GRPC_VS_PYTRITON:g}x)"
+    if ours and theirs and ours.infer_per_s and theirs.infer_per_s:
+        ratio = ours.infer_per_s / theirs.infer_per_s
+        rows.append(
+            [name, f"{ratio:.1f}x", "yes" if ratio >= TARGET_GRPC_VS_PYTRITON else "**no**"]
+        )
+    else:
+        rows.append([name, "not measured", "–"])
+    phys = limit.get("digits_per_s")
+    for protocol in PROTOCOLS:
+        ours, theirs = (_find(outcomes, n, protocol, 64, 32) for n in ("ours", "pytriton"))
+        name = f"{protocol}, 64 digits, c=32: ours of the physical limit (≥ {TARGET_OF_LIMIT:.0%})"
+        if ours and ours.infer_per_s and phys:
+            share = ours.infer_per_s / phys
+            met = share >= TARGET_OF_LIMIT
+            rows.append(
+                [
+                    name,
+                    f"{share:.0%} ({ours.infer_per_s:,.0f} of {phys:,.0f} digits/s)",
+                    "yes" if met else "**no**",
+                ]
+            )
+        else:
+            rows.append([name, "not measured", "–"])
+        name = f"{protocol}, 64 digits, c=32: ours ahead of PyTriton"
+        if ours and theirs and ours.infer_per_s and theirs.infer_per_s:
+            ahead = ours.infer_per_s > theirs.infer_per_s
+            rows.append(
+                [
+                    name,
+                    f"{ours.infer_per_s:,.0f} vs {theirs.infer_per_s:,.0f} digits/s",
+                    "yes" if ahead else "**no**",
+                ]
+            )
+        else:
+            rows.append([name, "not measured", "–"])
+    return rows
+
 
 def git_commit() -> str:
     def git(*args: str) -> str:
@@ -472,6 +531,8 @@ def report(
         ],
         rows,
     )
+    lines += ["", "## Targets (issue 19)", ""]
+    lines += _table(["target", "measured", "met"], targets(outcomes, limit))
     lines += ["", "## Servers", ""]
     srv = []
     for o in outcomes:

@@ -8,9 +8,10 @@ Each server is spawned pinned to the server core, waited on until a real predict
 (that wait is its cold start), then driven by wrk (bench/lua/post.lua, one thread, pinned to the
 other core) with each workload: a warm-up, then a fixed measured window; the gRPC workloads are
 driven by Triton's perf_analyzer (-i grpc, pinned the same way; bench/grpc_bench.py runs it) and
-PyTriton (bench/peers/pytriton_server.py, from .venv-pytriton) serves the v2 and gRPC ones. Its resident memory (the
-VmRSS of its process tree) is read after its last workload, then it is stopped. The report is a
-markdown table with the date and machine, the ratios the targets need and which targets are met.
+PyTriton (bench/peers/pytriton_server.py, from .venv-pytriton) serves the v2 and gRPC ones. Its
+resident memory (the VmRSS of its process tree) is read after its last workload, then it is
+stopped. The report is a markdown table with the date and machine, the ratios the targets need
+and which targets are met.
 """
 
 from __future__ import annotations
