@@ -271,7 +271,7 @@ def contenders(models_dir: str, pytriton_python: Path) -> list[Contender]:
     if serving_has_grpc():
         ours += ["--grpc-port", str(ours_grpc)]
     else:
-        note = "`python -m serving --help` lists no --grpc-port yet (issue 19)"
+        note = "python -m serving has no --grpc-port yet"
     pt_grpc = harness.free_port()
     pytriton = [str(pytriton_python), "-m", "bench.peers.pytriton_server", "--host", harness.HOST]
     pytriton += ["--port", "{port}", "--grpc-port", str(pt_grpc), "--models-dir", models_dir]
@@ -342,7 +342,7 @@ def bench_one(
                     run = PaRun(protocol, batch, conc)
                     run_pa(pa, f"{harness.HOST}:{port}", run, cores, window_ms, trials, stability)
                     if run.failure and protocol == "grpc" and c.grpc_note:
-                        run.failure += f" ({c.grpc_note})"
+                        run.failure += f"; {c.grpc_note}"
                     print(f"[{c.name}] {_label(run)}: {_line(run)}", flush=True)
                     out.runs.append(run)
         out.rss = server.rss()
