@@ -436,7 +436,8 @@ def git_commit() -> str:
         return out.stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "?"
-    return head + (" (with uncommitted changes)" if git("status", "--porcelain") else "")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return head + (" (with uncommitted changes)" if dirty else "")
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
