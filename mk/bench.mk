@@ -1,6 +1,7 @@
 # Serving benchmarks (issues 5 and 11); need wrk (`apt-get install wrk`); LitServe peers need
 # `pip install litserve` (they are skipped with a note otherwise).
-#   make bench-serve                 this service vs peers, about 7 minutes -> bench/results/serve.md
+#   make bench-serve                 this service vs peers (PyTriton too, HTTP and gRPC), about
+#                                    8 minutes -> bench/results/serve.md
 #   make bench-serve ARGS=--quick    short windows, under 2 minutes -> bench/results/serve-quick.md
 #   make bench-overload              open loop at 2x capacity -> bench/results/overload.md
 #   make bench-latency               p50 at c=1, batching on vs off -> bench/results/latency_c1.md
@@ -18,8 +19,8 @@ PYTRITON_VENV ?= .venv-pytriton
 
 .PHONY: bench-serve bench-overload bench-latency bench-grpc
 
-bench-serve: $(VENV)/.dev
-	$(BIN)/python -m bench.serve_bench $(ARGS)
+bench-serve: $(VENV)/.dev $(PYTRITON_VENV)/.ok
+	$(BIN)/python -m bench.serve_bench --pytriton-python $(PYTRITON_VENV)/bin/python $(ARGS)
 
 bench-overload: $(VENV)/.dev
 	$(BIN)/python -m bench.overload $(ARGS)
