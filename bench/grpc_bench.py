@@ -1,7 +1,7 @@
 """Triton's own load generator, perf_analyzer, over HTTP and gRPC (issue 19): this service and
 PyTriton, one server at a time, plus the physical limit (ONNX Runtime alone at batch 64).
 
-    python -m bench.grpc_bench                  # full run, about 4 minutes
+    python -m bench.grpc_bench                  # full run, about 3 minutes
     python -m bench.grpc_bench --quick          # short windows, under 2 minutes
     python -m bench.grpc_bench --only pytriton --out bench/results/mine.md
 
@@ -326,7 +326,7 @@ def bench_one(
 ) -> Outcome:
     out = Outcome(c.name, c.what)
     if not Path(c.argv[0]).exists():
-        out.failure = f"skipped: {c.argv[0]} is not there (`make .venv-pytriton`)"
+        out.failure = f"skipped: {c.argv[0]} is not there (`make .venv-pytriton/.ok`)"
         print(f"[{c.name}] {out.failure}", file=sys.stderr)
         return out
     server = Server(c.name, c.argv, probe(data_dir), cores, log_dir, env=c.env)

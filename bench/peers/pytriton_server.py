@@ -9,7 +9,7 @@ are named, shaped and typed as this service's /v2/models/lenet says: `pixels` FP
 28] in, `probabilities` FP32 [-1, 10] and `label` INT64 [-1, 1] out. HTTP, gRPC and metrics
 listen on 127.0.0.1 only.
 
-nvidia-pytriton 0.7.0 needs numpy < 2, so it lives in its own venv (`make .venv-pytriton`); this
+nvidia-pytriton 0.7.0 needs numpy < 2, so it lives in its own venv (`make .venv-pytriton/.ok`); this
 module imports only numpy, onnxruntime, pytriton and the numpy-only models.spec/models.store.
 """
 
@@ -29,7 +29,7 @@ try:
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
     from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
 except ImportError:
-    sys.exit("nvidia-pytriton is not installed here: `make .venv-pytriton` (see mk/bench.mk).")
+    sys.exit("nvidia-pytriton is not installed here: `make .venv-pytriton/.ok` (see mk/bench.mk).")
 
 from models.spec import LENET
 from models.store import ONNX, version_dir
