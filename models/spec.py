@@ -111,7 +111,7 @@ class ModelSpec:
         }
 
     def variant(
-        self, name: str, hidden: tuple[int, ...] | None, activation: str | None
+        self, name: str, hidden: tuple[int, ...] | None = None, activation: str | None = None
     ) -> ModelSpec:
         """This model under another name, with other hidden layers and/or activation."""
         hidden = self.hidden if hidden is None else tuple(hidden)
@@ -192,6 +192,7 @@ LENET = ModelSpec(
     labels=DIGIT_LABELS,
     value_range=(0.0, 255.0),
     normalization=MNIST_NORMALIZATION,
+    layers="lenet",
 )
 
 LOGREG = ModelSpec(
