@@ -92,8 +92,14 @@ def test_flags_make_a_named_variant() -> None:
     assert (spec.name, spec.hidden, spec.activation) == ("t", (400, 200, 100), "tanh")
     assert spec.architecture == "MLP 784-400-200-100-10, tanh"
     assert cli.hparams(args.model, args) == train.DEFAULTS["mlp"]
-    for bad in (["mlp", "--hidden", "8"], ["all", "--name", "x"], ["mlp", "--name", "lenet"],
-                ["mlp", "--hidden", "8,x", "--name", "y"], ["lenet", "--hidden", "8", "--name", "z"]):  # fmt: skip
+    bad_flags = [
+        ["mlp", "--hidden", "8"],  # a new architecture needs a new name
+        ["all", "--name", "x"],
+        ["mlp", "--name", "lenet"],
+        ["mlp", "--hidden", "8,x", "--name", "y"],
+        ["lenet", "--hidden", "8", "--name", "z"],  # LeNet has two dense hidden layers
+    ]
+    for bad in bad_flags:
         with pytest.raises(SystemExit):
             cli.parse_args(bad)
 
@@ -125,7 +131,8 @@ async def _serve_everywhere(repo: Path, spec: ModelSpec) -> None:
                 module = svc.registry.entries[spec.name].runner.module  # type: ignore[attr-defined]
                 linear = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
                 assert [m.out_features for m in linear] == [*spec.hidden, spec.n_logits]
-                assert any(isinstance(m, nets.ACTIVATIONS[spec.activation]) for m in module.modules())
+                act = nets.ACTIVATIONS[spec.activation]
+                assert any(isinstance(m, act) for m in module.modules())
         answers[backend] = probs
     np.testing.assert_allclose(answers["onnx"], answers["torch"], atol=1e-5)
 
@@ -159,7 +166,8 @@ def test_tensorboard_logs_read_back(tmp_path: Path) -> None:
     accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     logs, repo = tmp_path / "tb", tmp_path / "repo"
     quick = ["--epochs", "2", "--train-size", "400", "--val-size", "50", "--no-progress"]
-    assert train.main(["points", "--tensorboard", str(logs), "--models-dir", str(repo), *quick]) == 0
+    args = ["points", "--tensorboard", str(logs), "--models-dir", str(repo), *quick]
+    assert train.main(args) == 0
     events = accumulator.EventAccumulator(str(logs / "points"), size_guidance={"images": 0})
     events.Reload()
     tags = events.Tags()
