@@ -154,9 +154,7 @@ def test_export_refuses_a_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 QUICK = ["--epochs", "1", "--train-size", "400", "--val-size", "50", "--no-progress"]
 
 
-def test_all_publish_complete_versions(
-    tmp_path: Path, fake_mnist: Callable[..., Path]
-) -> None:
+def test_all_publish_complete_versions(tmp_path: Path, fake_mnist: Callable[..., Path]) -> None:
     repo = tmp_path / "repo"
     args = ["all", "--data-dir", str(fake_mnist()), "--models-dir", str(repo), *QUICK]
     assert train.main(args) == 0
