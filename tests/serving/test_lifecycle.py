@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from models import store
+from models.spec import SPECS
 from tests.serving.conftest import Service, live_server, settings_for
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +27,7 @@ async def test_not_ready_without_models(tmp_path: Path) -> None:
         predict = await svc.client.post("/predict/curve", json={"x": [0.1]})
     assert alive.status_code == 200
     assert ready.status_code == 503
-    assert set(ready.json()["failed"]) == {"curve", "points", "mlp", "lenet"}
+    assert set(ready.json()["failed"]) == set(SPECS)  # every built-in model, none loadable
     assert "no version" in ready.json()["failed"]["curve"]
     assert predict.status_code == 503 and predict.headers["retry-after"]
 
