@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from models.spec import specs_in
 from serving import metrics
 from serving.api.gates import OPEN, Gate, body_limit, gate_of
 from serving.errors import ApiError, error_response
@@ -95,6 +96,7 @@ class Ingress:
         self.settings = settings
         self.routes = Routes(routes)
         self.keys = Keys(settings)
+        self.specs = specs_in(settings.models_dir)
         self.max_in_flight = settings.max_in_flight
         self.in_flight = 0
         self.recorder = Recorder(settings.access_log)
@@ -142,7 +144,7 @@ class Ingress:
             if gate.admit:  # full already: not worth reading the body (or inviting it)
                 self._admit(scope)
             s = self.settings
-            limit = body_limit(gate, s, params.get("name"))
+            limit = body_limit(gate, s, params.get("name"), self.specs)
             body = await read_body(scope, receive, limit, s.body_idle_timeout_s, s.body_timeout_s)
             if gate.admit:  # the slot itself is taken only once the body is in
                 self._admit(scope)
