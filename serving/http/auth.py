@@ -57,7 +57,7 @@ class ApiKeys:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
-            if path.startswith("/admin"):
+            if path.startswith(("/admin", "/v2/repository")):
                 if not self.admin:
                     response = error_response(404, "the admin API is off: set SERVING_ADMIN_KEY")
                     await response(scope, receive, send)
