@@ -27,7 +27,8 @@ from serving.errors import ApiError
 LABEL = "label"  # a classifier's predicted class index, beside its probabilities
 PIXELS = (0.0, 255.0)  # the range of the models whose raw inputs are 8-bit pixels
 # The wire form of each numeric datatype: little-endian, as both protocols send raw data.
-# BF16 has no numpy type: its raw data are read as the 16-bit patterns (the high half of FP32).
+# BF16 has no numpy type: its raw data are read as the 16-bit patterns (the high half of FP32);
+# model_input also takes ml_dtypes.bfloat16 arrays.
 DTYPES: dict[str, np.dtype] = {
     "UINT8": np.dtype("u1"),
     "UINT16": np.dtype("<u2"),
@@ -144,6 +145,8 @@ def to_model(
             "flat or nested as the shape",
             field,
         )
+    if datatype == "BF16" and arr.dtype.name == "bfloat16":  # an ml_dtypes array: its bits
+        arr = arr.view(DTYPES["BF16"])
     kind = arr.dtype.kind
     if datatype in FLOATS:
         if kind not in "iuf":
@@ -192,7 +195,7 @@ def _check_declared(arr: np.ndarray, datatype: str, shape: list[int], field: str
         bad = (arr < info.min) | (arr > info.max)
     if bad.any():
         first = int(np.flatnonzero(bad.reshape(-1))[0])
-        raise BadRequest(f"{_where(arr, first, shape)} is not a {datatype} value", field)
+        raise BadRequest(f"{_where(arr, first, shape)} is not a value of {datatype}", field)
 
 
 def _check_exact(arr: np.ndarray, shape: list[int], field: str) -> None:

@@ -158,3 +158,33 @@ def test_bad_requests_are_400(client: triton.InferenceServerClient) -> None:
             "lenet", inputs_for("lenet", x, True), outputs=[triton.InferRequestedOutput("nope")]
         )
     assert e.value.status() == "400"
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float16, np.int32, np.int64, np.uint16])
+def test_numpy_arrays_of_other_dtypes(
+    client: triton.InferenceServerClient, server: str, binary: bool, dtype: type
+) -> None:
+    """A client's numpy default is float64: tritonclient sends it as FP64, and it is cast."""
+    from tritonclient.utils import np_to_triton_dtype
+
+    x = items("lenet", 2, seed=14)
+    result = client.infer(
+        "lenet", inputs_for("lenet", x.astype(dtype), binary, np_to_triton_dtype(dtype))
+    )
+    check("lenet", result, predict(server, "lenet", x))
+
+
+def test_bf16(client: triton.InferenceServerClient, server: str) -> None:
+    """tritonclient sends BF16 from ml_dtypes.bfloat16 arrays; 0-255 are exact BF16 values."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = items("mlp", 2, seed=15)
+    result = client.infer("mlp", inputs_for("mlp", x.astype(ml_dtypes.bfloat16), True, "BF16"))
+    check("mlp", result, predict(server, "mlp", x))
+
+
+def test_values_that_fp32_cannot_take_are_400(client: triton.InferenceServerClient) -> None:
+    for x in (np.array([[np.nan, 1.0]]), np.array([[1e39, 1.0]])):
+        with pytest.raises(InferenceServerException) as e:
+            client.infer("points", inputs_for("points", x, True, "FP64"))
+        assert e.value.status() == "400" and "inputs[0].data" in e.value.message()
