@@ -4,6 +4,9 @@ admin key); and the nv_inference_* metrics summed over worker processes."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,3 +108,46 @@ def test_metrics_are_summed_over_worker_processes(built_repo: Path) -> None:
     assert sample(text, "nv_inference_count", **labels) == n
     assert "# TYPE nv_inference_request_success counter" in text
     assert sample(text, "nv_inference_exec_count", **labels) == n  # one request at a time
+
+
+def perf_analyzer() -> Path | None:
+    """Triton's perf_analyzer where ../shared/tools/perf-analyzer.sh has fetched it already."""
+    found = Path(os.environ.get("PA_DIR", "/tmp/perf-analyzer")) / "pa"
+    return found if found.exists() else None
+
+
+@pytest.mark.skipif(perf_analyzer() is None, reason="perf_analyzer not fetched (shared/tools)")
+def test_perf_analyzer_runs_and_reads_the_server_statistics(built_repo: Path) -> None:
+    """perf_analyzer reads /config (batch size, input dims and data type) before it starts and
+    /stats for its Server: section; both must be what it expects."""
+    with live_server(built_repo) as (url, _):
+        run = subprocess.run(
+            [
+                str(perf_analyzer()),
+                "-m",
+                "lenet",
+                "-u",
+                url.removeprefix("http://"),
+                "-i",
+                "http",
+                "-b",
+                "2",
+                "--input-data",
+                "zero",
+                "--measurement-mode",
+                "count_windows",
+                "--measurement-request-count",
+                "100",
+                "--stability-percentage",
+                "100",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    server = run.stdout.split("Server:", 1)[1]
+    inferences = int(re.search(r"Inference count: (\d+)", server).group(1))
+    requests = int(re.search(r"Successful request count: (\d+)", server).group(1))
+    assert requests > 0 and inferences == 2 * requests  # batch 2, from the statistics
+    assert "compute infer" in server
