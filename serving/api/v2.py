@@ -26,7 +26,7 @@ from serving.api.schemas import ErrorBody
 from serving.engine import repository
 from serving.engine.model_config import EXTENSIONS, model_config, model_metadata
 from serving.engine.registry import Entry, Registry
-from serving.engine.statistics import model_stats
+from serving.engine.statistics import model_stats, models_stats
 from serving.errors import ApiError
 
 router = APIRouter(prefix="/v2", tags=["inference protocol v2"])
@@ -47,12 +47,7 @@ class), as JSON or binary (`binary_data`, `binary_data_output`). Bad requests an
 
 
 def _entry(request: Request, name: str, version: str | None) -> Entry:
-    entry: Entry = request.app.state.registry.get(name)
-    if version is not None and version != str(entry.version):
-        raise ApiError(
-            404, f"model {name!r} has no version {version!r} (serving {entry.version})", "version"
-        )
-    return entry
+    return request.app.state.registry.get_version(name, version)
 
 
 def _model_route(method: str, tail: str, handler: Handler, summary: str, **kw: Any) -> None:
@@ -111,8 +106,7 @@ async def server_ready(request: Request) -> Response:
 )
 async def all_model_stats(request: Request) -> Response:
     registry: Registry = request.app.state.registry
-    stats = [model_stats(e)["model_stats"][0] for e in registry.entries.values()]
-    return json_response({"model_stats": stats})
+    return json_response(models_stats(registry.entries.values()))
 
 
 # ---- models -------------------------------------------------------------------------------

@@ -103,6 +103,18 @@ class Registry:
             )
         return entry
 
+    def get_version(self, name: str, version: str | None) -> Entry:
+        """The entry serving `name`, if `version` (a protocol's version string) is the one
+        served or None; an unknown version is 404, as the protocol asks."""
+        entry = self.get(name)
+        if version is not None and version != str(entry.version):
+            raise ApiError(
+                404,
+                f"model {name!r} has no version {version!r} (serving {entry.version})",
+                "version",
+            )
+        return entry
+
     @property
     def ready(self) -> bool:
         """Every configured model is served, but those unloaded on purpose (as Triton's

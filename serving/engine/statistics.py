@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from serving import metrics
@@ -197,3 +198,8 @@ metrics.BEFORE_SCRAPE.append(flush_all)
 def model_stats(entry: Entry) -> dict[str, Any]:
     """Triton's statistics response for one model: {"model_stats": [its version's stats]}."""
     return {"model_stats": [entry.stats.as_dict()]}
+
+
+def models_stats(entries: Iterable[Entry]) -> dict[str, Any]:
+    """Triton's statistics response for several models (all of them: registry.entries)."""
+    return {"model_stats": [e.stats.as_dict() for e in entries]}
