@@ -1,8 +1,8 @@
 """The Open Inference Protocol (KServe v2 / Triton HTTP): /v2/*.
 
 Health, server and model metadata, model readiness and inference, and Triton's extensions:
-model configuration, statistics and the model repository (load/unload behind the admin key,
-see serving/http/auth.py). Every model route answers under the model's name and under the
+model configuration, statistics and the model repository (behind the admin key: its gate,
+serving/api/gates.py). Every model route answers under the model's name and under the
 version being served (another version is 404): one handler, registered on both paths.
 Inference goes through the same pipeline as /predict: the model's dynamic batcher, its 503/504
 and client-disconnect handling. What the answers hold is serving.engine's, shared with gRPC;
@@ -21,7 +21,7 @@ from starlette.responses import Response
 from serving.api import v2_decode, v2_encode
 from serving.api import v2_schemas as ps
 from serving.api.common import infer, json_response
-from serving.api.json_decode import read_body
+from serving.api.gates import ADMIN, OPEN, V2_INFER, Gate, gated
 from serving.api.schemas import ErrorBody
 from serving.engine import repository
 from serving.engine.model_config import EXTENSIONS, model_config, model_metadata
@@ -50,9 +50,11 @@ def _entry(request: Request, name: str, version: str | None) -> Entry:
     return request.app.state.registry.get_version(name, version)
 
 
-def _model_route(method: str, tail: str, handler: Handler, summary: str, **kw: Any) -> None:
+def _model_route(
+    method: str, tail: str, handler: Handler, gate: Gate, summary: str, **kw: Any
+) -> None:
     """`handler(request, name, version)` on /models/{name}<tail> (version None: the one
-    served) and on /models/{name}/versions/{version}<tail>."""
+    served) and on /models/{name}/versions/{version}<tail>, both behind `gate`."""
 
     async def served(request: Request, name: Name) -> Response:
         return await handler(request, name, None)
@@ -65,6 +67,7 @@ def _model_route(method: str, tail: str, handler: Handler, summary: str, **kw: A
         (f"/models/{{name}}/versions/{{version}}{tail}", versioned, f"{summary}: one version"),
     ):
         endpoint.__doc__ = handler.__doc__
+        gated(gate)(endpoint)
         router.add_api_route(
             path,
             endpoint,
@@ -77,12 +80,14 @@ def _model_route(method: str, tail: str, handler: Handler, summary: str, **kw: A
 
 # ---- server -------------------------------------------------------------------------------
 @router.get("", response_model=ps.ServerMetadata, summary="Server metadata")
+@gated(OPEN)
 async def server_metadata(request: Request) -> Response:
     app = request.app
     return json_response({"name": app.title, "version": app.version, "extensions": EXTENSIONS})
 
 
 @router.get("/health/live", response_model=ps.ServerLive, summary="The server is live")
+@gated(OPEN)
 async def server_live() -> Response:
     return json_response({"live": True})
 
@@ -93,6 +98,7 @@ async def server_live() -> Response:
     responses={503: {"model": ps.ServerReady}},
     summary="Every model meant to be served is loaded (503 until then)",
 )
+@gated(OPEN)
 async def server_ready(request: Request) -> Response:
     ready = request.app.state.registry.ready
     return json_response({"ready": ready}, 200 if ready else 503)
@@ -104,6 +110,7 @@ async def server_ready(request: Request) -> Response:
     response_model=ps.ModelStatsResponse,
     summary="Statistics of every model served (statistics extension)",
 )
+@gated(OPEN)
 async def all_model_stats(request: Request) -> Response:
     registry: Registry = request.app.state.registry
     return json_response(models_stats(registry.entries.values()))
@@ -141,12 +148,13 @@ async def _stats(request: Request, name: str, version: str | None) -> Response:
 
 
 _model_route(
-    "GET", "", _metadata, "Model metadata", response_model=ps.ModelMetadata, responses=ERRORS
+    "GET", "", _metadata, OPEN, "Model metadata", response_model=ps.ModelMetadata, responses=ERRORS
 )
 _model_route(
     "GET",
     "/ready",
     _ready,
+    OPEN,
     "The model is loaded (503 until then)",
     response_model=ps.ModelReady,
     responses={404: {"model": ErrorBody}, 503: {"model": ps.ModelReady}},
@@ -155,6 +163,7 @@ _model_route(
     "GET",
     "/config",
     _config,
+    OPEN,
     "Model configuration (model_configuration extension)",
     response_model=ps.ModelConfig,
     responses=ERRORS,
@@ -163,6 +172,7 @@ _model_route(
     "GET",
     "/stats",
     _stats,
+    OPEN,
     "Model statistics (statistics extension)",
     response_model=ps.ModelStatsResponse,
     responses=ERRORS,
@@ -173,7 +183,7 @@ _model_route(
 async def _infer(request: Request, name: str, version: str | None = None) -> Response:
     entry = _entry(request, name, version)
     s = request.app.state.settings
-    body = await read_body(request, s.max_body_bytes)
+    body: bytes = request.scope["state"]["body"]  # read by the front door
     body = v2_decode.decompress(body, request.headers.get("content-encoding"), s.max_body_bytes)
     req = v2_decode.parse_request(
         body, request.headers.get(v2_encode.HEADER_LENGTH), entry.spec, s.max_items
@@ -188,6 +198,7 @@ _model_route(
     "POST",
     "/infer",
     _infer,
+    V2_INFER,
     "Inference",
     response_model=ps.InferenceResponse,
     responses=INFER_ERRORS,
@@ -196,9 +207,9 @@ _model_route(
 
 
 # ---- the model repository (behind the admin key) -------------------------------------------
-async def _body(request: Request) -> dict[str, Any]:
-    """A repository request's optional JSON object."""
-    body = await read_body(request, request.app.state.settings.max_body_bytes)
+def _body(request: Request) -> dict[str, Any]:
+    """A repository request's optional JSON object (read by the front door)."""
+    body: bytes = request.scope["state"]["body"]
     if not body.strip():
         return {}
     try:
@@ -231,10 +242,11 @@ def _check_parameters(data: dict[str, Any], *allowed: str) -> None:
     openapi_extra=ps.repository_body(ready=True),
     summary="The models this server may serve and their state (model_repository extension)",
 )
+@gated(ADMIN)
 async def repository_index(request: Request) -> Response:
     """READY (with the version served), LOADING, or UNAVAILABLE with the reason; with
     `{"ready": true}` only the ready ones."""
-    ready = (await _body(request)).get("ready", False)
+    ready = _body(request).get("ready", False)
     if not isinstance(ready, bool):
         raise ApiError(400, "expected true or false", "ready")
     return json_response(repository.index(request.app.state.registry, ready))
@@ -246,11 +258,12 @@ async def repository_index(request: Request) -> Response:
     openapi_extra=ps.repository_body(),
     summary="Load the newest version of a model (model_repository extension)",
 )
+@gated(ADMIN)
 async def repository_load(request: Request, name: Name) -> Response:
     """Verified (checksums), loaded and probed before it serves; a version that fails is
     refused (400) and the one serving, if any, stays. Already serving the newest version:
     nothing to do. With several worker processes this reaches only the worker that answers."""
-    _check_parameters(await _body(request))
+    _check_parameters(_body(request))
     await repository.load(request.app.state.registry, name)
     return json_response({})
 
@@ -261,8 +274,9 @@ async def repository_load(request: Request, name: Name) -> Response:
     openapi_extra=ps.repository_body(False, "unload_dependents"),
     summary="Stop serving a model (model_repository extension)",
 )
+@gated(ADMIN)
 async def repository_unload(request: Request, name: Name) -> Response:
     """Its requests answer 503 until it is loaded again; those already queued finish first."""
-    _check_parameters(await _body(request), "unload_dependents")
+    _check_parameters(_body(request), "unload_dependents")
     await repository.unload(request.app.state.registry, name)
     return json_response({})

@@ -18,11 +18,10 @@ import numpy as np
 import orjson
 
 from models.spec import ModelSpec, Tensor
-from serving.api.json_decode import BodyTooLarge
 from serving.api.v2_encode import InferRequest
 from serving.engine import tensors
 from serving.engine.tensors import DTYPES, BadRequest, check_batch, outputs_of
-from serving.errors import ApiError
+from serving.errors import ApiError, BodyTooLarge
 
 
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:

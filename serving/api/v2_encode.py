@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from models.spec import ModelSpec, Tensor
 from serving.engine.tensors import DTYPES, model_outputs
+from serving.errors import JSON
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -56,7 +57,7 @@ def respond(spec: ModelSpec, version: int, req: InferRequest, y: np.ndarray) -> 
     head, blobs = response_parts(spec, version, req, y)
     text = orjson.dumps(head, option=orjson.OPT_SERIALIZE_NUMPY)
     if not blobs:
-        return Response(text, media_type="application/json")
+        return Response(text, media_type=JSON)
     return Response(
         b"".join((text, *blobs)),
         media_type="application/octet-stream",

@@ -17,6 +17,7 @@ from models.spec import LENET, POINTS, SPECS, ModelSpec
 from serving.api import v2_encode
 from serving.engine.model_config import EXTENSIONS, model_metadata
 from serving.engine.tensors import DTYPES, PIXELS, outputs_of
+from serving.errors import JSON
 
 Parameters = dict[str, str | int | float | bool]
 
@@ -168,7 +169,7 @@ def infer_body() -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": schema, "examples": examples},
+                JSON: {"schema": schema, "examples": examples},
                 "application/octet-stream": {
                     "schema": {
                         "type": "string",
