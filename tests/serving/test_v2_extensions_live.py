@@ -149,5 +149,7 @@ def test_perf_analyzer_runs_and_reads_the_server_statistics(built_repo: Path) ->
     server = run.stdout.split("Server:", 1)[1]
     inferences = int(re.search(r"Inference count: (\d+)", server).group(1))
     requests = int(re.search(r"Successful request count: (\d+)", server).group(1))
-    assert requests > 0 and inferences == 2 * requests  # batch 2, from the statistics
+    # batch 2, from the statistics; a request in flight at either snapshot may be counted as
+    # computed (inference_count, at its batch) before it counts as answered (success)
+    assert requests > 0 and abs(inferences - 2 * requests) <= 2 * 2
     assert "compute infer" in server
