@@ -1,8 +1,9 @@
 """The common JSON prediction body, decoded without one Python object per number.
 
 orjson makes a Python int or float of each of a digit's 784 values and numpy then converts them
-one at a time: ~27 µs a digit, the largest cost of a request. simdjson parses the body into its
-own tape and `as_buffer` copies an array's numbers straight into a float64 buffer: ~6 µs a digit.
+one at a time, the largest cost of a request. simdjson parses the body into its own tape and
+`as_buffer` copies an array's numbers straight into a float64 buffer, several times faster
+(bench/results/serve.md has the measurements).
 
 `as_buffer` flattens whatever nesting it finds, ragged or not, so this module takes only the
 plain case, where the flat numbers can only mean one thing: an object holding the allowed keys
