@@ -44,6 +44,7 @@ from serving.settings import Settings
 
 PINNED = "0.55.0"
 LINGER_S = 2.0  # how long the rest of a refused request is read and dropped
+HEAD_PIECE = 4096  # a large read is fed to the parser in pieces of this size while in a head
 MAX_PIPELINED = 32  # requests one connection may have waiting behind the one being answered
 
 
@@ -97,6 +98,7 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         self.unanswered: collections.deque[asyncio.Future[None]] = collections.deque()
         self.reading_head = True  # between a request's first byte (or none yet) and its headers
         self.head_bytes = 0
+        self.requests_begun = 0
         self.header_lines = 0
         self.refusal: Refused | None = None
         self.lingering = False
@@ -110,27 +112,36 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.lingering:  # the rest of a refused request: dropped
             return
-        if self.reading_head:
-            room = self.limits.max_head_bytes - self.head_bytes
-            if len(data) > room:  # feed what fits; if the head is still not over, refuse
-                super().data_received(data[:room])
-                if self.reading_head:
-                    if not self.transport.is_closing():
-                        self._refuse(
-                            431, f"the request head is over {self.limits.max_head_bytes} bytes"
-                        )
-                    return
-                data = data[room:]
-            else:
-                self.head_bytes += len(data)
-        if data and not self.transport.is_closing():
-            super().data_received(data)
+        self._feed(data)
         if not self.reading_head and self.body_timer is None and not self.transport.is_closing():
             # A body still to come (most come whole, with their headers: no timer for them).
             self.body_started = self.last_body = self.loop.time()
             self.body_timer = self.loop.call_later(
                 self.limits.body_idle_timeout_s, self._body_check
             )
+
+    def _feed(self, data: bytes) -> None:
+        """To the parser, never more than the head limit allows. Most reads are fed whole; a
+        read larger than the room left for the head goes in pieces, counted as they go."""
+        limit = self.limits.max_head_bytes
+        while data and not self.transport.is_closing():
+            if not self.reading_head:  # a body (and whatever follows it): as it is
+                super().data_received(data)
+                return
+            room = limit - self.head_bytes
+            if len(data) <= room:
+                self.head_bytes += len(data)
+                super().data_received(data)
+                return
+            if room <= 0:
+                self._refuse(431, f"the request head is over {limit} bytes")
+                return
+            piece, data = data[: min(room, HEAD_PIECE)], data[min(room, HEAD_PIECE) :]
+            begun = self.requests_begun
+            super().data_received(piece)
+            if self.reading_head:  # a new request's head began in the piece: at most all of it
+                fed = len(piece)
+                self.head_bytes = fed if self.requests_begun != begun else self.head_bytes + fed
 
     def eof_received(self) -> bool | None:
         if self.lingering:  # the client has stopped sending: done
@@ -143,6 +154,7 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         self.scope["extensions"] = {DISCONNECTED: left}
         self.unanswered.append(left)
         self.header_lines = 0
+        self.requests_begun += 1
         if self.head_timer is None:
             self.head_timer = self.loop.call_later(
                 self.limits.header_timeout_s, self._head_timed_out

@@ -75,6 +75,20 @@ def test_pipelining_past_the_cap_in_one_small_write_is_cut_off(port: int) -> Non
         assert (answers.count(b"HTTP/1.1 200 ") == count) is answered, count
 
 
+def test_pipelined_heads_larger_than_the_head_limit_together_are_each_served(port: int) -> None:
+    """The head limit is per request: a read holding many whole heads, more bytes than one
+    head may have, is not refused."""
+    one = get("/healthz", "x-pad: " + "p" * 2000)
+    n = MAX_PIPELINED  # within the pipelining cap
+    assert len(one) * n > Settings().max_head_bytes
+    answers = b""
+    with connect(port) as s:
+        s.sendall(one * n)
+        while answers.count(b"HTTP/1.1 ") < n and (chunk := s.recv(1 << 16)):
+            answers += chunk
+    assert answers.count(b"HTTP/1.1 200 OK\r\n") == n, answers[:200]
+
+
 def test_a_refused_body_still_coming_gets_its_answer_then_a_clean_end(port: int) -> None:
     """Lingering close: the 413 is followed by the end of the stream, not a reset, while the
     client is still sending the body the server never reads."""
