@@ -8,12 +8,11 @@ logged or echoed.
 
 from __future__ import annotations
 
-import hmac
-
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.errors import error_response
+from serving.keys import admin_keys_of, keys_of, matches
 from serving.settings import Settings
 
 
@@ -21,18 +20,6 @@ def _is_prediction(path: str) -> bool:
     return path.startswith("/predict") or (
         path.startswith("/v2/models/") and path.endswith("/infer")
     )
-
-
-def _matches(given: bytes, keys: list[bytes]) -> bool:
-    found = False
-    for key in keys:  # no early exit: time does not tell which key, or how much, matched
-        found |= hmac.compare_digest(given, key)
-    return found
-
-
-def keys_of(settings: Settings) -> list[bytes]:
-    """The prediction keys; empty when predictions are open."""
-    return [k.get_secret_value().encode() for k in settings.api_keys]
 
 
 def refusal(scope: Scope, keys: list[bytes]) -> Response | None:
@@ -43,7 +30,7 @@ def refusal(scope: Scope, keys: list[bytes]) -> Response | None:
         return error_response(
             401, "missing API key: send Authorization: Bearer <key>", "authorization", challenge
         )
-    if not _matches(header[7:].strip(), keys):
+    if not matches(header[7:].strip(), keys):
         return error_response(403, "API key not accepted", "authorization")
     return None
 
@@ -52,7 +39,7 @@ class ApiKeys:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.keys = keys_of(settings)
-        self.admin = [settings.admin_key.get_secret_value().encode()] if settings.admin_key else []
+        self.admin = admin_keys_of(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -27,8 +27,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from serving import metrics
 from serving.api import predict, v2
 from serving.errors import ApiError, error_response
-from serving.http.auth import keys_of, refusal
+from serving.http.auth import refusal
 from serving.http.observability import Recorder, internal_error, request_id
+from serving.keys import keys_of
 from serving.settings import Settings
 
 Handler = Callable[..., Awaitable[Response]]
