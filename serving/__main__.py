@@ -21,6 +21,12 @@ def parse_args(argv: list[str] | None = None) -> dict[str, object]:
     p = argparse.ArgumentParser(prog="python -m serving", description=__doc__)
     p.add_argument("--host", default=defaults.host)
     p.add_argument("--port", type=int, default=defaults.port)
+    p.add_argument(
+        "--grpc-port",
+        type=int,
+        default=defaults.grpc_port,
+        help="Port of the gRPC inference protocol (KServe v2 / Triton); 0: off.",
+    )
     p.add_argument("--workers", type=int, default=defaults.workers)
     p.add_argument("--models-dir", default=str(defaults.models_dir))
     p.add_argument("--models", nargs="+", default=defaults.models, help="Models to serve.")

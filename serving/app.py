@@ -26,6 +26,8 @@ from serving.http.observability import RequestContext, setup_logging
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
+# On shutdown, after uvicorn has drained HTTP: gRPC calls in progress get this long to finish.
+GRPC_GRACE_S = 10.0
 
 DESCRIPTION = """Predictions from the classic PyTorch starter models: MNIST digits (LeNet-5 and an
 MLP), two Gaussian clusters of 2-D points, and a fitted y = x² curve. Every error answers JSON
@@ -91,6 +93,14 @@ def create_app(settings: Settings | None = None) -> Service:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = Registry(settings)
         app.state.registry = registry
+        grpc_server = None
+        if settings.grpc_port:  # first: a port already taken stops the start, before any load
+            # Imported only when on: a service with gRPC off never loads grpc.
+            from serving.grpc.server import GrpcServer
+
+            grpc_server = GrpcServer(settings, lambda: registry, app.title, app.version)
+            await grpc_server.start()
+        app.state.grpc_port = grpc_server.port if grpc_server else None
         # Load in the background: /healthz answers at once, /readyz says 503 until loaded.
         app.state.loading = asyncio.create_task(_load_then_freeze(registry))
         tasks = [app.state.loading]
@@ -99,6 +109,8 @@ def create_app(settings: Settings | None = None) -> Service:
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(GRPC_GRACE_S)
             for task in tasks:
                 task.cancel()
             await registry.close()

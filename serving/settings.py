@@ -17,6 +17,13 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address to bind; the images set 0.0.0.0.")
     port: int = Field(8000, ge=0, le=65535)
+    grpc_port: int = Field(
+        8001,
+        ge=0,
+        le=65535,
+        description="Port of the gRPC Open Inference Protocol (inference.GRPCInferenceService), "
+        "on the same host, in the same process as HTTP; 0: off.",
+    )
     workers: int = Field(1, ge=1, description="Worker processes (uvicorn); each loads the models.")
     models_dir: Path = Field(REPOSITORY, description="Model repository: <name>/<version>/...")
     models: list[str] = Field(list(SPECS), description="Models to serve (names from models.spec).")
@@ -26,7 +33,11 @@ class Settings(BaseSettings):
 
     # Limits on what one request may ask for.
     max_items: int = Field(1024, ge=1, description="Inputs per request; more is answered 413.")
-    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Request body size limit.")
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Request body size limit; also the largest gRPC message received.",
+    )
     max_image_pixels: int = Field(16_000_000, ge=1, description="Uploaded image width x height.")
 
     # Dynamic batching: concurrent requests for one model are run as one call.

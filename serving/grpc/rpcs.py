@@ -1,0 +1,195 @@
+"""What each RPC of inference.GRPCInferenceService answers, over the engine.
+
+Each method takes the request message and the Call (metadata, deadline, hang-up) and returns the
+response message, or raises ApiError; the carrier (serving/grpc/servicer.py for grpc.aio, the
+Ray Serve deployment in serving/ray_app.py) turns that into a gRPC status. Answers are the REST
+/v2 routes' answers: the same registry, versions, batcher, limits and keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf import json_format
+
+from serving.engine import infer as engine
+from serving.engine.registry import Entry, Registry
+from serving.errors import ApiError
+from serving.grpc import inputs, outputs
+from serving.grpc.call import Call
+from serving.grpc.interim import PLATFORMS, model_config, model_stats, outputs_of
+from serving.grpc.protos import model_config_pb2
+from serving.grpc.protos import service_pb2 as pb
+from serving.keys import admin_keys_of, keys_of
+from serving.settings import Settings
+
+# What this service implements of Triton's protocol extensions, over gRPC.
+EXTENSIONS = ("model_configuration", "model_repository", "statistics")
+
+
+class Rpcs:
+    def __init__(
+        self, settings: Settings, registry: Callable[[], Registry], name: str, version: str
+    ) -> None:
+        self.settings = settings
+        self._registry = registry  # looked up per call: the app makes its registry at startup
+        self.name, self.version = name, version
+        self.keys = keys_of(settings)
+        self.admin = admin_keys_of(settings)
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry()
+
+    def entry(self, name: str, version: str, call: Call) -> Entry:
+        call.model = name
+        entry = self.registry.get(name)
+        if version and version != str(entry.version):
+            raise ApiError(
+                404,
+                f"model {name!r} has no version {version!r} (serving {entry.version})",
+                "version",
+            )
+        return entry
+
+    # ---- health and metadata -----------------------------------------------------------
+    async def ServerLive(self, request: pb.ServerLiveRequest, call: Call) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(
+        self, request: pb.ServerReadyRequest, call: Call
+    ) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self.registry.ready)
+
+    async def ModelReady(self, request: pb.ModelReadyRequest, call: Call) -> pb.ModelReadyResponse:
+        try:
+            self.entry(request.name, request.version, call)
+        except ApiError as e:
+            if e.status != 503:
+                raise
+            return pb.ModelReadyResponse(ready=False)
+        return pb.ModelReadyResponse(ready=True)
+
+    async def ServerMetadata(
+        self, request: pb.ServerMetadataRequest, call: Call
+    ) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(
+            name=self.name, version=self.version, extensions=EXTENSIONS
+        )
+
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, call: Call
+    ) -> pb.ModelMetadataResponse:
+        entry = self.entry(request.name, request.version, call)
+        spec, backend = entry.spec, entry.runner.backend
+        meta = pb.ModelMetadataResponse.TensorMetadata
+        return pb.ModelMetadataResponse(
+            name=spec.name,
+            versions=[str(entry.version)],
+            platform=PLATFORMS.get(backend, backend),
+            inputs=[
+                meta(
+                    name=spec.input.name,
+                    datatype=spec.input.datatype,
+                    shape=[-1, *spec.input.shape],
+                )
+            ],
+            outputs=[
+                meta(name=t.name, datatype=t.datatype, shape=[-1, *t.shape])
+                for t in outputs_of(spec)
+            ],
+        )
+
+    # ---- inference ----------------------------------------------------------------------
+    async def ModelInfer(self, request: pb.ModelInferRequest, call: Call) -> pb.ModelInferResponse:
+        if self.keys:
+            call.check_key(self.keys)
+        entry = self.entry(request.model_name, request.model_version, call)
+        s = self.settings
+        req = inputs.parse(request, entry.spec, s.max_items)
+        timeout_s = call.timeout(s.request_timeout_s, req.timeout_s)
+        y = await engine.infer(entry, req.x, timeout_s, call.gone, "inputs", bad_input=400)
+        return outputs.response(entry.spec, entry.version, request.id, req.outputs, req.raw, y)
+
+    # ---- extensions: configuration, statistics, repository ----------------------------
+    async def ModelConfig(
+        self, request: pb.ModelConfigRequest, call: Call
+    ) -> pb.ModelConfigResponse:
+        entry = self.entry(request.name, request.version, call)
+        config = json_format.ParseDict(
+            model_config(entry, self.settings), model_config_pb2.ModelConfig()
+        )
+        return pb.ModelConfigResponse(config=config)
+
+    async def ModelStatistics(
+        self, request: pb.ModelStatisticsRequest, call: Call
+    ) -> pb.ModelStatisticsResponse:
+        if request.name:
+            entries = [self.entry(request.name, request.version, call)]
+        else:
+            entries = list(self.registry.entries.values())
+        return pb.ModelStatisticsResponse(
+            model_stats=[
+                json_format.ParseDict(model_stats(e), pb.ModelStatistics()) for e in entries
+            ]
+        )
+
+    async def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, call: Call
+    ) -> pb.RepositoryIndexResponse:
+        registry = self.registry
+        index = pb.RepositoryIndexResponse()
+        for name in registry.settings.models:
+            entry = registry.entries.get(name)
+            if entry is not None:
+                state, reason, version = "READY", "", str(entry.version)
+            elif name in registry.loading:
+                state, reason, version = "LOADING", "", ""
+            else:
+                state, reason, version = "UNAVAILABLE", registry.failures.get(name, "unloaded"), ""
+            if not request.ready or state == "READY":
+                index.models.add(name=name, version=version, state=state, reason=reason)
+        return index
+
+    def _admin(self, name: str, call: Call) -> None:
+        if not self.admin:
+            raise ApiError(503, "the model-repository API is off: set SERVING_ADMIN_KEY")
+        call.check_key(self.admin, "admin key")
+        call.model = name
+        if name not in self.registry.settings.models:
+            raise ApiError(404, f"unknown model {name!r}", "model_name")
+
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, call: Call
+    ) -> pb.RepositoryModelLoadResponse:
+        self._admin(request.model_name, call)
+        result = (await self.registry.reload([request.model_name]))[request.model_name]
+        if result["status"] == "refused":
+            raise ApiError(400, f"failed to load: {result['error']}", "model_name")
+        return pb.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, call: Call
+    ) -> pb.RepositoryModelUnloadResponse:
+        self._admin(request.model_name, call)
+        unload: Any = getattr(self.registry, "unload", None)
+        if unload is None:
+            raise ApiError(503, "unloading is not available yet")
+        await unload(request.model_name)
+        return pb.RepositoryModelUnloadResponse()
+
+
+UNARY = (
+    "ServerLive",
+    "ServerReady",
+    "ModelReady",
+    "ServerMetadata",
+    "ModelMetadata",
+    "ModelInfer",
+    "ModelConfig",
+    "ModelStatistics",
+    "RepositoryIndex",
+    "RepositoryModelLoad",
+    "RepositoryModelUnload",
+)

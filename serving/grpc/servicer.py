@@ -1,0 +1,184 @@
+"""inference.GRPCInferenceService for grpc.aio: each RPC of rpcs.py with what every call gets.
+
+Per call: the request id (metadata `x-request-id`, else a new one; sent back in the trailing
+metadata), admission for inference (past `max_in_flight` at once, UNAVAILABLE at once), the
+hang-up (a cancelled RPC, or one whose deadline passed, completes the `gone` future, so work
+still queued for it is dropped, never computed), errors as gRPC status codes, and metrics
+(serving_requests_total / serving_request_seconds, endpoint `grpc:<Method>`, status the code's
+name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from serving import metrics
+from serving.errors import ApiError
+from serving.grpc import protos
+from serving.grpc.call import REQUEST_ID, Call
+from serving.grpc.codes import code_of, details_of
+from serving.grpc.protos import service_pb2 as pb
+from serving.grpc.rpcs import UNARY, Rpcs
+
+log = logging.getLogger("serving")
+access = logging.getLogger("serving.access")
+INFERENCE = {"ModelInfer", "ModelStreamInfer"}
+
+
+def _gone_future(context: aio.ServicerContext) -> asyncio.Future[None]:
+    """A future done when the RPC is cancelled (by the client, or by its deadline)."""
+    gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def done(ctx: Any) -> None:
+        if not gone.done() and ctx.cancelled():
+            gone.set_result(None)
+
+    context.add_done_callback(done)
+    return gone
+
+
+class Servicer(protos.Servicer):
+    def __init__(self, rpcs: Rpcs) -> None:
+        self.rpcs = rpcs
+        self.max_in_flight = rpcs.settings.max_in_flight
+        self.access_log = rpcs.settings.access_log
+        self.in_flight = 0
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        if self.in_flight >= self.max_in_flight:
+            metrics.REJECTED.labels("", "busy").inc()
+            raise ApiError(503, "the server is busy; retry later")
+        self.in_flight += 1
+        metrics.IN_FLIGHT.inc()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            metrics.IN_FLIGHT.dec()
+
+    def record(self, method: str, call: Call, code: grpc.StatusCode, started: float) -> None:
+        seconds = time.perf_counter() - started
+        endpoint = f"grpc:{method}"
+        metrics.REQUESTS.labels(endpoint, call.model, code.name).inc()
+        metrics.LATENCY.labels(endpoint).observe(seconds)
+        if self.access_log:
+            access.info(
+                "gRPC %s",
+                method,
+                extra={
+                    "request_id": call.request_id,
+                    "endpoint": endpoint,
+                    "status": code.name,
+                    "model": call.model,
+                    "seconds": round(seconds, 6),
+                },
+            )
+
+    async def unary(self, method: str, request: Any, context: aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        infer = method in INFERENCE
+        gone = _gone_future(context) if infer else None
+        call = Call(context.invocation_metadata(), context.time_remaining(), gone)
+        trailer = ((REQUEST_ID, call.request_id),)
+        code = grpc.StatusCode.OK
+        try:
+            with self.admitted() if infer else contextlib.nullcontext():
+                response = await getattr(self.rpcs, method)(request, call)
+            context.set_trailing_metadata(trailer)
+            return response
+        except ApiError as e:
+            code = code_of(e.status)
+            await context.abort(code, details_of(e), trailing_metadata=trailer)
+        except asyncio.CancelledError:  # the client cancelled, or its deadline passed
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception as e:  # an internal fault: the request id, no trace, no paths
+            code = grpc.StatusCode.INTERNAL
+            log.error(
+                "internal error: %s",
+                type(e).__name__,
+                extra={"request_id": call.request_id, "endpoint": f"grpc:{method}"},
+            )
+            await context.abort(
+                code, f"internal error (request id {call.request_id})", trailing_metadata=trailer
+            )
+        finally:
+            self.record(method, call, code, started)
+
+    async def ModelStreamInfer(
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: aio.ServicerContext
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        """Each request of the stream is answered as soon as its answer is ready (requests run
+        concurrently, so they meet in batches); a failed one is answered with its
+        `error_message`, and the stream goes on, as Triton does."""
+        call = Call(context.invocation_metadata(), context.time_remaining(), _gone_future(context))
+        context.set_trailing_metadata(((REQUEST_ID, call.request_id),))
+        if self.rpcs.keys:
+            try:
+                call.check_key(self.rpcs.keys)
+            except ApiError as e:
+                await context.abort(code_of(e.status), details_of(e))
+        answers: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
+        running: set[asyncio.Task[None]] = set()
+
+        async def answer(request: pb.ModelInferRequest) -> None:
+            started, code = time.perf_counter(), grpc.StatusCode.OK
+            one = Call(call.metadata.items(), context.time_remaining(), call.gone)
+            try:
+                with self.admitted():
+                    response = await self.rpcs.ModelInfer(request, one)
+                answers.put_nowait(pb.ModelStreamInferResponse(infer_response=response))
+            except ApiError as e:
+                code = code_of(e.status)
+                answers.put_nowait(
+                    pb.ModelStreamInferResponse(
+                        error_message=details_of(e),
+                        infer_response=pb.ModelInferResponse(
+                            model_name=request.model_name, id=request.id
+                        ),
+                    )
+                )
+            finally:
+                self.record("ModelStreamInfer", one, code, started)
+
+        async def read() -> None:
+            try:
+                async for request in request_iterator:
+                    task = asyncio.ensure_future(answer(request))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                while running:
+                    await asyncio.wait(set(running))
+            finally:
+                answers.put_nowait(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while (item := await answers.get()) is not None:
+                yield item
+            await reader  # re-raises what ended the reading, if anything did
+        finally:
+            reader.cancel()
+            for task in list(running):
+                task.cancel()
+
+
+def _bind(method: str) -> Callable[..., Any]:
+    async def rpc(self: Servicer, request: Any, context: aio.ServicerContext) -> Any:
+        return await self.unary(method, request, context)
+
+    rpc.__name__ = rpc.__qualname__ = method
+    return rpc
+
+
+for _method in UNARY:
+    setattr(Servicer, _method, _bind(_method))
