@@ -65,8 +65,8 @@ class Rpcs:
     async def ModelReady(self, request: pb.ModelReadyRequest, call: Call) -> pb.ModelReadyResponse:
         try:
             self.entry(request.name, request.version, call)
-        except ApiError as e:
-            if e.status != 503:
+        except ApiError as e:  # unknown, or not loaded: not ready (as Triton answers; REST
+            if e.status not in (404, 503):  # says 404 for the unknown ones)
                 raise
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
