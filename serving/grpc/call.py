@@ -22,19 +22,21 @@ class Call:
     def __init__(
         self,
         metadata: Sequence[tuple[str, str | bytes]] | None,
-        time_remaining: float | None = None,
         gone: asyncio.Future[None] | None = None,
     ) -> None:
         self.metadata = {k.lower(): v for k, v in metadata or () if isinstance(v, str)}
-        self.time_remaining = time_remaining  # the client's deadline, seconds from now
-        self.gone = gone  # done when the client cancels (or its deadline passes)
+        # Done when the client cancels or its deadline passes: the engine then drops the work.
+        # (The deadline itself is gRPC's to keep: it cancels the call when it passes.)
+        self.gone = gone
         given = self.metadata.get(REQUEST_ID, "")
         self.request_id = given if SAFE_ID.match(given) else f"{PROCESS_ID}-{next(COUNTER):x}"
         self.model = ""  # for the metrics, once known
 
-    def timeout(self, limit_s: float, asked_s: float | None = None) -> float:
-        """The time this call may take: the service's limit, or less where the client asks."""
-        return min(t for t in (limit_s, asked_s, self.time_remaining) if t is not None and t > 0)
+    @staticmethod
+    def timeout(limit_s: float, asked_s: float | None = None) -> float:
+        """The time the engine may take: the service's limit, or less where the request asks
+        (its `timeout` parameter)."""
+        return min(limit_s, asked_s) if asked_s else limit_s
 
     def check_key(self, keys: list[bytes], what: str = "API key") -> None:
         """401 without a key, 403 with a wrong one (both UNAUTHENTICATED over gRPC). A key is

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import grpc
@@ -30,19 +30,28 @@ from serving.grpc.rpcs import UNARY, Rpcs
 
 log = logging.getLogger("serving")
 access = logging.getLogger("serving.access")
-INFERENCE = {"ModelInfer", "ModelStreamInfer"}
 
 
-def _gone_future(context: aio.ServicerContext) -> asyncio.Future[None]:
-    """A future done when the RPC is cancelled (by the client, or by its deadline)."""
-    gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Take a finished task's outcome, so that an abandoned one is never reported unretrieved."""
+    if not task.cancelled():
+        task.exception()
 
-    def done(ctx: Any) -> None:
-        if not gone.done() and ctx.cancelled():
-            gone.set_result(None)
 
-    context.add_done_callback(done)
-    return gone
+async def cancellable(coro: Coroutine[Any, Any, Any], call: Call) -> Any:
+    """Run `coro` (which passes call.gone to the engine) so that a cancelled RPC says so through
+    call.gone: grpc.aio cancels the handler's task when the client cancels or its deadline
+    passes, and the engine then drops the call's queued work and counts it as the client's
+    hang-up (499). The work runs in a task of its own, shielded, so that the engine learns of
+    the cancellation from `gone`, not from being cancelled itself (which it reads as shutdown)."""
+    work = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        if call.gone is not None and not call.gone.done():
+            call.gone.set_result(None)
+        work.add_done_callback(_retrieve)  # it ends at once: its answer is cancelled
+        raise
 
 
 class Servicer(protos.Servicer):
@@ -83,15 +92,27 @@ class Servicer(protos.Servicer):
                 },
             )
 
+    @staticmethod
+    def fault(e: Exception, call: Call, method: str) -> str:
+        """Log an internal fault by its type only; the message that names its request id."""
+        log.error(
+            "internal error: %s",
+            type(e).__name__,
+            extra={"request_id": call.request_id, "endpoint": f"grpc:{method}"},
+        )
+        return f"internal error (request id {call.request_id})"
+
     async def unary(self, method: str, request: Any, context: aio.ServicerContext) -> Any:
         started = time.perf_counter()
-        infer = method in INFERENCE
-        gone = _gone_future(context) if infer else None
-        call = Call(context.invocation_metadata(), context.time_remaining(), gone)
+        call = Call(context.invocation_metadata())
         trailer = ((REQUEST_ID, call.request_id),)
         code = grpc.StatusCode.OK
         try:
-            with self.admitted() if infer else contextlib.nullcontext():
+            if method == "ModelInfer":
+                call.gone = asyncio.get_running_loop().create_future()
+                with self.admitted():
+                    response = await cancellable(self.rpcs.ModelInfer(request, call), call)
+            else:
                 response = await getattr(self.rpcs, method)(request, call)
             context.set_trailing_metadata(trailer)
             return response
@@ -103,14 +124,7 @@ class Servicer(protos.Servicer):
             raise
         except Exception as e:  # an internal fault: the request id, no trace, no paths
             code = grpc.StatusCode.INTERNAL
-            log.error(
-                "internal error: %s",
-                type(e).__name__,
-                extra={"request_id": call.request_id, "endpoint": f"grpc:{method}"},
-            )
-            await context.abort(
-                code, f"internal error (request id {call.request_id})", trailing_metadata=trailer
-            )
+            await context.abort(code, self.fault(e, call, method), trailing_metadata=trailer)
         finally:
             self.record(method, call, code, started)
 
@@ -120,7 +134,7 @@ class Servicer(protos.Servicer):
         """Each request of the stream is answered as soon as its answer is ready (requests run
         concurrently, so they meet in batches); a failed one is answered with its
         `error_message`, and the stream goes on, as Triton does."""
-        call = Call(context.invocation_metadata(), context.time_remaining(), _gone_future(context))
+        call = Call(context.invocation_metadata(), asyncio.get_running_loop().create_future())
         context.set_trailing_metadata(((REQUEST_ID, call.request_id),))
         if self.rpcs.keys:
             try:
@@ -132,20 +146,19 @@ class Servicer(protos.Servicer):
 
         async def answer(request: pb.ModelInferRequest) -> None:
             started, code = time.perf_counter(), grpc.StatusCode.OK
-            one = Call(call.metadata.items(), context.time_remaining(), call.gone)
+            one = Call(call.metadata.items(), call.gone)
             try:
                 with self.admitted():
                     response = await self.rpcs.ModelInfer(request, one)
                 answers.put_nowait(pb.ModelStreamInferResponse(infer_response=response))
-            except ApiError as e:
-                code = code_of(e.status)
+            except Exception as e:
+                if isinstance(e, ApiError):
+                    code, message = code_of(e.status), details_of(e)
+                else:  # an internal fault: the request id, no trace, no paths
+                    code, message = grpc.StatusCode.INTERNAL, self.fault(e, one, "ModelStreamInfer")
+                failed = pb.ModelInferResponse(model_name=request.model_name, id=request.id)
                 answers.put_nowait(
-                    pb.ModelStreamInferResponse(
-                        error_message=details_of(e),
-                        infer_response=pb.ModelInferResponse(
-                            model_name=request.model_name, id=request.id
-                        ),
-                    )
+                    pb.ModelStreamInferResponse(error_message=message, infer_response=failed)
                 )
             finally:
                 self.record("ModelStreamInfer", one, code, started)
@@ -167,9 +180,13 @@ class Servicer(protos.Servicer):
                 yield item
             await reader  # re-raises what ended the reading, if anything did
         finally:
+            # Ended early (the client cancelled, or its deadline passed): what is still queued
+            # is dropped, as a hang-up.
+            if not call.gone.done():
+                call.gone.set_result(None)
             reader.cancel()
             for task in list(running):
-                task.cancel()
+                task.add_done_callback(_retrieve)
 
 
 def _bind(method: str) -> Callable[..., Any]:
