@@ -3,7 +3,7 @@
 They are the ones tritonclient ships (pinned in pyproject.toml), not a copy and not our own
 generation: a client and this server in one process (the tests, a Ray replica) then share one
 set of descriptors, where two generations of the same .proto would clash in protobuf's default
-pool. tests/serving/test_grpc_protos.py checks what is relied on here.
+pool. tests/serving/test_grpc_layout.py checks what is relied on here.
 """
 
 from __future__ import annotations
