@@ -66,3 +66,15 @@ def test_the_generated_service_is_the_one_implemented() -> None:
         protos.model_config_pb2.ModelConfig.DESCRIPTOR.fields_by_name
     )
     assert callable(protos.add_servicer)
+
+
+def test_the_messages_pickle() -> None:
+    """Ray Serve's gRPC proxy pickles each request for its replica: the classes must be found
+    by the module name they carry."""
+    import pickle
+
+    request = protos.service_pb2.ModelInferRequest(model_name="lenet", id="p")
+    request.inputs.add(name="pixels", datatype="FP32", shape=[1, 784])
+    assert pickle.loads(pickle.dumps(request)) == request
+    config = protos.model_config_pb2.ModelConfig(name="lenet", max_batch_size=64)
+    assert pickle.loads(pickle.dumps(config)) == config
