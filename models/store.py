@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -22,6 +23,7 @@ REPOSITORY = Path(__file__).resolve().parent / "repository"
 CARD = "card.json"
 STATE_DICT = "model.pt"
 ONNX = "model.onnx"
+log = logging.getLogger("models")
 
 
 class ArtifactError(Exception):
@@ -37,11 +39,32 @@ def sha256(path: Path) -> str:
 
 
 def versions(root: Path, name: str) -> list[int]:
-    """Complete versions of one model, oldest first."""
+    """Complete versions of one model, oldest first. A folder whose name is not a plain ASCII
+    number (`v2`, `tmp`, `²`), or that is a link leading out of the repository, is not a
+    version: it is skipped with a warning, and the others still count."""
     folder = Path(root) / name
     if not folder.is_dir():
         return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
+    found = []
+    for p in folder.iterdir():
+        if p.name.startswith("."):  # a version being written (publish), or the OS's own
+            continue
+        if not (p.name.isascii() and p.name.isdigit()):
+            _skip(name, p.name, "its name is not a whole number")
+        elif p.is_symlink() and not p.resolve().is_relative_to(Path(root).resolve()):
+            _skip(name, p.name, "it is a link that leads out of the model repository")
+        elif p.is_dir():
+            found.append(int(p.name))
+    return sorted(found)
+
+
+_warned: set[tuple[str, str, str]] = set()
+
+
+def _skip(model: str, folder: str, why: str) -> None:
+    if (model, folder, why) not in _warned:  # once, not at every poll of the watcher
+        _warned.add((model, folder, why))
+        log.warning("model %s: folder %r skipped: %s", model, folder, why)
 
 
 def version_dir(root: Path, name: str, version: int | None = None) -> Path:

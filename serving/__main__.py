@@ -11,7 +11,7 @@ import tempfile
 
 import uvicorn
 
-from serving.http.protocol import HttpToolsProtocol
+from serving.http.protocol import PINNED, HttpToolsProtocol
 from serving.settings import Settings
 
 
@@ -54,6 +54,20 @@ def parse_args(argv: list[str] | None = None) -> dict[str, object]:
     return vars(p.parse_args(argv))
 
 
+def http_protocol() -> type[HttpToolsProtocol] | str:
+    """Ours (limits, timeouts, JSON errors: serving/http/protocol.py) under the uvicorn it was
+    written for; under any other, uvicorn's own, saying what is then missing."""
+    if uvicorn.__version__ == PINNED:
+        return HttpToolsProtocol
+    print(
+        f"warning: uvicorn {uvicorn.__version__} is not {PINNED}, which serving/http/protocol.py"
+        " is written for: serving with uvicorn's own protocol, without the request-head limits"
+        " and header timeout",
+        file=sys.stderr,
+    )
+    return "httptools"
+
+
 def main(argv: list[str] | None = None) -> None:
     flags = parse_args(argv)
     settings = Settings(**flags)  # validates the flags before anything starts
@@ -70,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     uvicorn.run(
         "serving.app:create_app",
         factory=True,
-        http=HttpToolsProtocol,  # uvicorn's, one write per response (serving/http/protocol.py)
+        http=http_protocol(),
+        timeout_keep_alive=int(settings.keepalive_timeout_s),
         host=settings.host,
         port=settings.port,
         workers=settings.workers,

@@ -14,15 +14,17 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving import errors, metrics
 from serving.api import admin, models, page, predict, v2
+from serving.api.gates import OPEN, gated
+from serving.engine.pool import Pool
 from serving.engine.registry import Registry
-from serving.http.auth import ApiKeys
-from serving.http.ingress import FastPath
-from serving.http.observability import RequestContext, setup_logging
+from serving.http.ingress import Ingress
+from serving.http.observability import setup_logging
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
@@ -60,17 +62,24 @@ async def _load_then_freeze(registry: Registry) -> None:
 
 
 class Service(FastAPI):
-    """FastAPI with the service's own ASGI layers in front of all of it: the hot path, which
-    answers predictions without entering FastAPI's stack (serving/http/ingress.py), then, for every
-    other request, request id and metrics, API keys, and FastAPI as usual."""
+    """FastAPI with the front door (serving/http/ingress.py) in front of all of it: every
+    request passes it first, and only then, where its route asks, FastAPI's own stack."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state.settings = settings
-        rest = RequestContext(
-            ApiKeys(super().__call__, settings=settings), access_log=settings.access_log
+        self.front: ASGIApp = super().__call__  # until open() puts the front door there
+
+    def open(self, routers: list[APIRouter]) -> None:
+        """Include the routers and put the front door in front, gating every route."""
+        for router in routers:
+            self.include_router(router)
+        routes = [r for r in self.routes if isinstance(r, Route | Mount)]
+        self.front = Ingress(
+            super().__call__,
+            self.state.settings,
+            routes + [route for router in routers for route in router.routes],
         )
-        self.front: ASGIApp = FastPath(rest, settings)
 
     def wrap(self, middleware: Callable[[ASGIApp], ASGIApp]) -> None:
         """Put one more ASGI layer in front of everything (e.g. Ray Serve's header fix-up)."""
@@ -101,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Service:
             grpc_server = GrpcServer(settings, lambda: registry, app.title, app.version)
             await grpc_server.start()
         app.state.grpc_port = grpc_server.port if grpc_server else None
+        app.state.decoder = Pool("decode", settings.decode_threads, settings.decode_queue)
         # Load in the background: /healthz answers at once, /readyz says 503 until loaded.
         app.state.loading = asyncio.create_task(_load_then_freeze(registry))
         tasks = [app.state.loading]
@@ -113,17 +123,14 @@ def create_app(settings: Settings | None = None) -> Service:
                 await grpc_server.stop(GRPC_GRACE_S)
             for task in tasks:
                 task.cancel()
+            app.state.decoder.close()
             await registry.close()
 
     app = Service(
         settings, title="starter-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
     )
     errors.install(app)
-    app.add_api_route("/metrics", metrics.render, include_in_schema=False)
-    app.include_router(predict.router)
-    app.include_router(models.router)
-    app.include_router(v2.router)
-    app.include_router(admin.router)
-    app.include_router(page.router)
+    app.add_api_route("/metrics", gated(OPEN)(metrics.render), include_in_schema=False)
     app.mount("/static", page.static_files, name="static")
+    app.open([predict.router, models.router, v2.router, admin.router, page.router])
     return app

@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+JSON = "application/json"
+
 
 class ApiError(Exception):
     def __init__(
@@ -30,12 +32,28 @@ class ApiError(Exception):
         self.headers = headers
 
 
+class BodyTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            f"request body is larger than the limit of {limit} bytes",
+            "body",
+            {"Connection": "close"},  # the rest of an unread body is not worth reading
+        )
+
+
 def error_response(
     status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
 ) -> Response:
+    return Response(
+        error_body(message, field), status_code=status, media_type=JSON, headers=headers
+    )
+
+
+def error_body(message: str, field: str | None = None) -> bytes:
+    """The one shape of every error body the service sends, from any layer."""
     text = f"{field}: {message}" if field else message
-    body = orjson.dumps({"error": text, "field": field} if field else {"error": text})
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return orjson.dumps({"error": text, "field": field} if field else {"error": text})
 
 
 PATH = re.compile(r"(?<![\w.\-])(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"():,]+)+[\\/]?")

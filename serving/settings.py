@@ -31,14 +31,42 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0, description="Inference threads per worker; 0 = cores / workers.")
 
-    # Limits on what one request may ask for.
+    # Limits on what one request may ask for. A JSON prediction body may be as large as its
+    # model's max_items inputs need (JSON_BYTES_PER_VALUE each), never more than max_body_bytes.
     max_items: int = Field(1024, ge=1, description="Inputs per request; more is answered 413.")
     max_body_bytes: int = Field(
-        8 * 1024 * 1024,
-        ge=1024,
-        description="Request body size limit; also the largest gRPC message received.",
+        8 * 1024 * 1024, ge=1024, description="Largest request body (and gRPC message) of all."
+    )
+    max_upload_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="Largest image upload (multipart body)."
     )
     max_image_pixels: int = Field(16_000_000, ge=1, description="Uploaded image width x height.")
+
+    # The front door (serving/http/): what one client may send, in size and in time. The
+    # defaults are nginx's (large_client_header_buffers 4 8k) or tighter.
+    max_request_line_bytes: int = Field(8192, ge=256, description="Request line; past it, 414.")
+    max_header_bytes: int = Field(8192, ge=256, description="One header line; past it, 431.")
+    max_head_bytes: int = Field(
+        32 * 1024, ge=1024, description="Request line and all headers; past it, 431."
+    )
+    max_headers: int = Field(100, ge=1, description="Header lines per request; past it, 431.")
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="From connection (or the request's first byte) to its last "
+        "header; past it, 408 and close.",
+    )
+    body_idle_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for the next piece of a body; past it, 408."
+    )
+    body_timeout_s: float = Field(30.0, gt=0, description="Whole body; past it, 408.")
+    keepalive_timeout_s: float = Field(
+        5.0, gt=0, description="An idle keep-alive connection is closed after this."
+    )
+    decode_threads: int = Field(1, ge=1, description="Threads decoding uploaded images.")
+    decode_queue: int = Field(
+        2, ge=0, description="Uploads waiting for a decode thread; past it, 503 at once."
+    )
 
     # Dynamic batching: concurrent requests for one model are run as one call.
     batching: bool = True

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from serving.api import schemas
 from serving.api.common import json_response
+from serving.api.gates import ADMIN, gated
 from serving.errors import ApiError
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -37,6 +38,7 @@ class ReloadResponse(BaseModel):
     },
     summary="Load the newest version of one model, or of all",
 )
+@gated(ADMIN)
 async def reload(
     request: Request,
     model: Annotated[str | None, Query(description="One model; all when left out.")] = None,

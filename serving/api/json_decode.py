@@ -13,50 +13,18 @@ from typing import Any
 import numpy as np
 import orjson
 import pydantic_core
-from starlette.requests import Request
 
 from models.spec import ModelSpec
-from serving.errors import ApiError
+from serving.errors import JSON, ApiError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-class BodyTooLarge(ApiError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body is larger than the limit of {limit} bytes", "body")
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing (413) as soon as it passes the limit, declared or not."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(400, "invalid Content-Length header", "content-length")
-        if int(declared) > limit:
-            raise BodyTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
-    receive = request.receive  # straight from the server: no stream wrapper on the hot path
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":  # gone before it finished sending
-            raise ApiError(499, "client closed the request")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def check_json(body: bytes, content_type: str | None) -> None:
     """A 415 unless the body says it is JSON, a 400 when it is empty."""
     media = (content_type or "").split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise ApiError(
-            415, f"expected Content-Type application/json, got {media or 'none'}", "content-type"
-        )
+    if media != JSON and not media.endswith("+json"):
+        raise ApiError(415, f"expected Content-Type {JSON}, got {media or 'none'}", "content-type")
     if not body:
         raise ApiError(400, "request body is empty", "body")
 

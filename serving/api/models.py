@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from serving.api import schemas
 from serving.api.common import json_response
+from serving.api.gates import OPEN, gated
 from serving.errors import ApiError
 from training.datasets import make_curve, make_points
 
@@ -19,6 +20,7 @@ NOT_FOUND = {404: {"model": schemas.ErrorBody}}
 
 
 @router.get("/models", response_model=schemas.ModelsResponse, summary="The models served")
+@gated(OPEN)
 async def list_models(request: Request) -> Response:
     registry = request.app.state.registry
     return json_response(
@@ -32,6 +34,7 @@ async def list_models(request: Request) -> Response:
     responses=NOT_FOUND,
     summary="One model served",
 )
+@gated(OPEN)
 async def get_model(request: Request, name: str) -> Response:
     return json_response(request.app.state.registry.get(name).describe())
 
@@ -42,6 +45,7 @@ async def get_model(request: Request, name: str) -> Response:
     responses=NOT_FOUND,
     summary="A sample of a synthetic model's training data (curve, points)",
 )
+@gated(OPEN)
 async def get_sample(
     request: Request, name: str, n: Annotated[int, Query(ge=1, le=2000)] = 200
 ) -> Response:
@@ -61,6 +65,7 @@ async def get_sample(
 @router.get(
     "/healthz", response_model=schemas.Health, tags=["health"], summary="The process is alive"
 )
+@gated(OPEN)
 async def healthz() -> Response:
     return json_response({"status": "alive"})
 
@@ -72,12 +77,8 @@ async def healthz() -> Response:
     responses={503: {"model": schemas.Health}},
     summary="Every configured model is loaded and answered its probe",
 )
+@gated(OPEN)
 async def readyz(request: Request) -> Response:
     registry = request.app.state.registry
-    body = {
-        "status": "ready" if registry.ready else "not ready",
-        "models": sorted(registry.entries),
-        "failed": registry.failures,
-        "loading": sorted(registry.loading),
-    }
+    body = {"status": "ready" if registry.ready else "not ready", "models": registry.states()}
     return json_response(body, 200 if registry.ready else 503)

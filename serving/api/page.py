@@ -8,12 +8,15 @@ from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse, Response
 
+from serving.api.gates import OPEN, gated
+
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
+@gated(OPEN)
 async def index() -> Response:
     return FileResponse(STATIC / "index.html", media_type="text/html")
 

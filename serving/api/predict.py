@@ -15,6 +15,7 @@ from models.preprocess import NoDigit, to_mnist
 from models.spec import DEFAULT_FOR_FAMILY
 from serving.api import json_fast, schemas
 from serving.api.common import classes, infer, json_response
+from serving.api.gates import UPLOAD, gated, predict_json
 from serving.api.json_decode import (
     check_json,
     check_keys,
@@ -23,7 +24,6 @@ from serving.api.json_decode import (
     json_item_shapes,
     model_name,
     parse_json,
-    read_body,
     to_array,
 )
 from serving.engine.registry import Entry
@@ -39,7 +39,7 @@ async def _decode(request: Request, family: str, field: str) -> tuple[Entry, np.
     """The body -> the model asked for, and its inputs as float32 (N, *spec.input.shape)."""
     s = request.app.state.settings
     registry = request.app.state.registry
-    body = await read_body(request, s.max_body_bytes)
+    body: bytes = request.scope["state"]["body"]  # read by the front door
     content_type = request.headers.get("content-type")
     check_json(body, content_type)
     if plain := json_fast.parse(body, field, {field, "model"}):  # the common case, fast
@@ -81,6 +81,7 @@ def _answer(entry: Entry, **content: object) -> Response:
     openapi_extra=schemas.body_schema(schemas.DigitsRequest),
     summary="Classify 28x28 digit images",
 )
+@gated(predict_json("digits"))
 async def predict_digits(request: Request) -> Response:
     entry, probs = await _predict(request, "digits", "images")
     return _answer(entry, predictions=classes(probs, "digit"))
@@ -113,6 +114,7 @@ async def predict_digits(request: Request) -> Response:
     },
     summary="Classify one uploaded photo or drawing of a digit",
 )
+@gated(UPLOAD)
 async def predict_digit_image(
     request: Request,
     model: Annotated[
@@ -124,13 +126,13 @@ async def predict_digit_image(
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "multipart/form-data":
         raise ApiError(415, f"expected multipart/form-data, got {media or 'none'}", "content-type")
-    form = await request.form(max_files=1, max_fields=4, max_part_size=s.max_body_bytes)
+    form = await request.form(max_files=1, max_fields=4, max_part_size=s.max_upload_bytes)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise ApiError(422, "field required: one image file", "file")
     data = await upload.read()
     await form.close()
-    pixels = decode_image(data, s.max_image_pixels)
+    pixels = await request.app.state.decoder.run(decode_image, data, s.max_image_pixels)
     spec = entry.spec
     x = pixels.reshape(1, *spec.input.shape)
     probs = await infer(request, entry, x, s.request_timeout_s, "file")
@@ -175,6 +177,7 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     openapi_extra=schemas.body_schema(schemas.PointsRequest),
     summary="Classify 2-D points",
 )
+@gated(predict_json("points"))
 async def predict_points(request: Request) -> Response:
     entry, probs = await _predict(request, "points", "points")
     return _answer(entry, predictions=classes(probs, "label"))
@@ -187,6 +190,7 @@ async def predict_points(request: Request) -> Response:
     openapi_extra=schemas.body_schema(schemas.CurveRequest),
     summary="Evaluate the fitted curve",
 )
+@gated(predict_json("curve"))
 async def predict_curve(request: Request) -> Response:
     entry, y = await _predict(request, "curve", "x")
     return _answer(entry, y=y.reshape(-1))

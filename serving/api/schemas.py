@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.spec import CURVE, DEFAULT_FOR_FAMILY, LENET, POINTS, SPECS
 from serving.api.json_decode import FLOAT32_MAX
+from serving.errors import JSON
 
 DIGIT_MODELS = [s.name for s in SPECS.values() if s.family == "digits"]
 _side = LENET.input.shape[-1]
@@ -129,11 +130,15 @@ class SampleResponse(BaseModel):
     labels: list[int] | None = Field(None, description="points: their cluster")
 
 
+class ModelState(BaseModel):
+    state: str = Field(examples=["ready"], description="ready, loading or failed")
+    version: str | None = Field(None, examples=["1"], description="The version serving.")
+    reason: str | None = Field(None, description="Why it failed (or why a newer one was refused).")
+
+
 class Health(BaseModel):
     status: str
-    models: list[str] = []
-    failed: dict[str, str] = {}
-    loading: list[str] = []
+    models: dict[str, ModelState] = {}
 
 
 class ErrorBody(BaseModel):
@@ -147,7 +152,7 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {
+                JSON: {
                     "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")
                 }
             },

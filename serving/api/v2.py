@@ -15,7 +15,7 @@ from starlette.responses import Response
 from serving.api import v2_decode, v2_encode
 from serving.api import v2_schemas as ps
 from serving.api.common import infer, json_response
-from serving.api.json_decode import read_body
+from serving.api.gates import OPEN, V2_INFER, gated
 from serving.api.schemas import ErrorBody
 from serving.engine.registry import Entry
 from serving.errors import ApiError
@@ -45,6 +45,7 @@ def _entry(request: Request, name: str, version: str | None) -> Entry:
 
 # ---- server -------------------------------------------------------------------------------
 @router.get("", response_model=ps.ServerMetadata, summary="Server metadata")
+@gated(OPEN)
 async def server_metadata(request: Request) -> Response:
     app = request.app
     return json_response(
@@ -53,6 +54,7 @@ async def server_metadata(request: Request) -> Response:
 
 
 @router.get("/health/live", response_model=ps.ServerLive, summary="The server is live")
+@gated(OPEN)
 async def server_live() -> Response:
     return json_response({"live": True})
 
@@ -63,6 +65,7 @@ async def server_live() -> Response:
     responses={503: {"model": ps.ServerReady}},
     summary="Every configured model is loaded (503 until then)",
 )
+@gated(OPEN)
 async def server_ready(request: Request) -> Response:
     ready = request.app.state.registry.ready
     return json_response({"ready": ready}, 200 if ready else 503)
@@ -77,6 +80,7 @@ async def _metadata(request: Request, name: str, version: str | None) -> Respons
 @router.get(
     "/models/{name}", response_model=ps.ModelMetadata, responses=ERRORS, summary="Model metadata"
 )
+@gated(OPEN)
 async def model_metadata(request: Request, name: Name) -> Response:
     return await _metadata(request, name, None)
 
@@ -87,6 +91,7 @@ async def model_metadata(request: Request, name: Name) -> Response:
     responses=ERRORS,
     summary="Model metadata of one version",
 )
+@gated(OPEN)
 async def model_version_metadata(request: Request, name: Name, version: Version) -> Response:
     return await _metadata(request, name, version)
 
@@ -110,6 +115,7 @@ READY_RESPONSES = {404: {"model": ErrorBody}, 503: {"model": ps.ModelReady}}
     responses=READY_RESPONSES,
     summary="The model is loaded (503 until then)",
 )
+@gated(OPEN)
 async def model_ready(request: Request, name: Name) -> Response:
     return await _ready(request, name, None)
 
@@ -120,6 +126,7 @@ async def model_ready(request: Request, name: Name) -> Response:
     responses=READY_RESPONSES,
     summary="That version of the model is loaded",
 )
+@gated(OPEN)
 async def model_version_ready(request: Request, name: Name, version: Version) -> Response:
     return await _ready(request, name, version)
 
@@ -128,7 +135,7 @@ async def model_version_ready(request: Request, name: Name, version: Version) ->
 async def _infer(request: Request, name: str, version: str | None) -> Response:
     entry = _entry(request, name, version)
     s = request.app.state.settings
-    body = await read_body(request, s.max_body_bytes)
+    body: bytes = request.scope["state"]["body"]  # read by the front door
     body = v2_decode.decompress(body, request.headers.get("content-encoding"), s.max_body_bytes)
     req = v2_decode.parse_request(
         body, request.headers.get(v2_encode.HEADER_LENGTH), entry.spec, s.max_items
@@ -146,6 +153,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     summary="Inference",
     description=INFER_DOC,
 )
+@gated(V2_INFER)
 async def model_infer(request: Request, name: Name) -> Response:
     return await _infer(request, name, None)
 
@@ -158,5 +166,6 @@ async def model_infer(request: Request, name: Name) -> Response:
     summary="Inference on one version",
     description=INFER_DOC,
 )
+@gated(V2_INFER)
 async def model_version_infer(request: Request, name: Name, version: Version) -> Response:
     return await _infer(request, name, version)

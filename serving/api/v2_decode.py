@@ -17,7 +17,6 @@ import numpy as np
 import orjson
 
 from models.spec import ModelSpec, Tensor
-from serving.api.json_decode import BodyTooLarge
 from serving.api.v2_encode import (
     DTYPES,
     BadRequest,
@@ -26,7 +25,7 @@ from serving.api.v2_encode import (
     item_shapes,
     outputs_of,
 )
-from serving.errors import ApiError
+from serving.errors import ApiError, BodyTooLarge
 
 
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:

@@ -20,7 +20,7 @@ import orjson
 from starlette.responses import Response
 
 from models.spec import ModelSpec, Tensor
-from serving.errors import ApiError
+from serving.errors import JSON, ApiError
 
 EXTENSIONS = ("binary_tensor_data",)
 PLATFORMS = {"onnx": "onnxruntime_onnx", "torch": "pytorch_libtorch"}
@@ -113,7 +113,7 @@ def respond(spec: ModelSpec, version: int, req: InferRequest, y: np.ndarray) -> 
     head, blobs = response_parts(spec, version, req, y)
     text = orjson.dumps(head, option=orjson.OPT_SERIALIZE_NUMPY)
     if not blobs:
-        return Response(text, media_type="application/json")
+        return Response(text, media_type=JSON)
     return Response(
         b"".join((text, *blobs)),
         media_type="application/octet-stream",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.spec import LENET, POINTS, SPECS, ModelSpec
 from serving.api import v2_encode
+from serving.errors import JSON
 
 Parameters = dict[str, str | int | float | bool]
 
@@ -167,7 +168,7 @@ def infer_body() -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": schema, "examples": examples},
+                JSON: {"schema": schema, "examples": examples},
                 "application/octet-stream": {
                     "schema": {
                         "type": "string",

@@ -95,6 +95,20 @@ class Registry:
             )
         return entry
 
+    def states(self) -> dict[str, dict[str, str]]:
+        """Per configured model: "ready" (with its version), "loading" or "failed" (with the
+        reason); a serving model whose newer version was refused also says why."""
+        out: dict[str, dict[str, str]] = {}
+        for name in self.settings.models:
+            entry, reason = self.entries.get(name), self.failures.get(name)
+            if entry is not None:
+                out[name] = {"state": "ready", "version": str(entry.version)}
+            else:
+                out[name] = {"state": "loading" if reason is None else "failed"}
+            if reason is not None:
+                out[name]["reason"] = reason
+        return out
+
     @property
     def ready(self) -> bool:
         return bool(self.settings.models) and all(n in self.entries for n in self.settings.models)
@@ -105,6 +119,10 @@ class Registry:
         spec = SPECS[name]
         folder = store.version_dir(self.settings.models_dir, name, version)
         card = store.verify(folder, files_for(self.settings.backend))
+        if str(card.get("version")) != folder.name:  # a copied or renamed folder
+            raise store.ArtifactError(
+                f"the card says version {card.get('version')!r}, its folder {folder.name!r}"
+            )
         runner = make_runner(spec, folder, self.settings.backend, self.device, self.threads)
         probe = spec.example()[None]
         out = runner(probe)

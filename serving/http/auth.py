@@ -1,25 +1,19 @@
-"""API keys, checked before any work is done (plain ASGI, so rejected bodies are never read).
+"""API keys, checked at the front door before any work is done (a refused body is never read).
 
-Predictions (/predict/*, /v2/models/*/infer) need `Authorization: Bearer <key>` when API keys are
-set; /admin/* needs the admin key and does not exist when none is set. Everything else (health,
-metadata, metrics, docs, the page) stays open. Keys are compared in constant time and never
-logged or echoed.
+Each route's gate (serving/api/gates.py) says which key it needs: predictions need
+`Authorization: Bearer <key>` when API keys are set; admin routes need the admin key and do not
+exist when none is set. Everything else (health, metadata, metrics, docs, the page) stays open.
+Keys are compared in constant time and never logged or echoed.
 """
 
 from __future__ import annotations
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from serving.errors import error_response
 from serving.keys import admin_keys_of, keys_of, matches
 from serving.settings import Settings
-
-
-def _is_prediction(path: str) -> bool:
-    return path.startswith("/predict") or (
-        path.startswith("/v2/models/") and path.endswith("/infer")
-    )
 
 
 def refusal(scope: Scope, keys: list[bytes]) -> Response | None:
@@ -35,24 +29,18 @@ def refusal(scope: Scope, keys: list[bytes]) -> Response | None:
     return None
 
 
-class ApiKeys:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.keys = keys_of(settings)
+class Keys:
+    """The keys a gate's access asks for: none (open), a prediction key or the admin key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.predict = keys_of(settings)
         self.admin = admin_keys_of(settings)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path = scope["path"]
-            if path.startswith("/admin"):
-                if not self.admin:
-                    response = error_response(404, "the admin API is off: set SERVING_ADMIN_KEY")
-                    await response(scope, receive, send)
-                    return
-                if refused := refusal(scope, self.admin):
-                    await refused(scope, receive, send)
-                    return
-            elif self.keys and _is_prediction(path) and (refused := refusal(scope, self.keys)):
-                await refused(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    def refusal(self, scope: Scope, access: str) -> Response | None:
+        if access == "predict":
+            return refusal(scope, self.predict) if self.predict else None
+        if access == "admin":
+            if not self.admin:
+                return error_response(404, "the admin API is off: set SERVING_ADMIN_KEY")
+            return refusal(scope, self.admin)
+        return None

@@ -1,8 +1,7 @@
 """Request ids, access metrics and structured JSON logs.
 
-RequestContext is plain ASGI middleware (no BaseHTTPMiddleware: it would copy every body and
-break client-disconnect detection). It takes the caller's X-Request-ID (or makes one), echoes it
-on the answer, and counts the request by endpoint, model and status.
+The front door (ingress.py) takes the caller's X-Request-ID (or makes one) and echoes it on the
+answer; the Recorder counts each request by endpoint, model and status.
 """
 
 from __future__ import annotations
@@ -13,14 +12,15 @@ import re
 import sys
 import time
 import uuid
+import warnings
 from typing import Any
 
 import orjson
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from serving import metrics
-from serving.errors import error_response
+from serving.errors import error_response, redact_paths
 
 log = logging.getLogger("serving")
 access = logging.getLogger("serving.access")  # one line per request, when enabled
@@ -40,11 +40,12 @@ class JsonFormatter(logging.Formatter):
     file paths); the error's type and message are logged instead."""
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()  # URL paths in access lines; no file path anywhere else
         entry: dict[str, Any] = {
             "time": round(record.created, 3),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": message if record.name == access.name else redact_paths(message),
         }
         for key in ("request_id", "model", "status", "endpoint", "seconds"):
             if hasattr(record, key):
@@ -55,9 +56,14 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str) -> None:
+    """JSON lines on stderr for the service's loggers, uvicorn's and Python's warnings. An image
+    library's warnings are about a client's upload, which the client is answered about: they are
+    not the operator's business, and are not logged."""
+    warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
+    logging.captureWarnings(True)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    for name in ("serving", "uvicorn.error"):
+    for name in ("serving", "models", "uvicorn.error", "py.warnings"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.propagate = False
@@ -122,41 +128,3 @@ class Recorder:
                     "seconds": round(seconds, 6),
                 },
             )
-
-
-class RequestContext:
-    def __init__(self, app: ASGIApp, access_log: bool = False) -> None:
-        self.app = app
-        self.recorder = Recorder(access_log)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = request_id(scope)
-        header = (b"x-request-id", rid.encode())
-        started = time.perf_counter()
-        status = 0
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception as e:  # an internal fault: answer 500 here, log no traceback
-            response = internal_error(e, rid, scope["path"])
-            if response is None:  # the client left
-                status = status or 499
-                return
-            if not status:
-                await response(scope, receive, send_with_id)
-            status = status or 500
-        finally:
-            route = scope.get("route")
-            state = scope["state"]
-            endpoint = state.get("endpoint") or getattr(route, "path", None) or "unmatched"
-            self.recorder.record(scope, endpoint, status, started)

@@ -1,96 +1,216 @@
-"""uvicorn's httptools protocol, with two changes for the prediction hot path.
+"""uvicorn's httptools protocol, with what a front door needs that uvicorn leaves out.
 
-uvicorn writes a response's status line and headers the moment the app sends
-`http.response.start`, and its body on `http.response.body`: two send() calls, and two TCP
-segments, for every small JSON answer. Here a connection's writes are joined: a finished answer
-goes out in one write at once when no other request is in progress, and otherwise at the end of
-the event loop's turn, once every answer of that turn is built (the way Netty's
-FlushConsolidationHandler holds flushes while reads are pending). Past 64 KiB waiting, writes go
-at once, so large or streamed bodies still meet uvicorn's flow control. Measured with wrk on one
-core, one digit (bench/results/serve.md for the full run): c=32 6,800 -> 7,600 req/s (joined
-but always sent at once: ~6,900); c=1 p50 unchanged at ~0.41 ms (always at the end of the turn:
-0.48 ms).
+- **Limits on the request head**, as nginx sets them: the request line (414), each header line,
+  the count of header lines and the whole head (431). uvicorn's httptools protocol has none: a
+  header that never ends is buffered (and re-joined, quadratically) for as long as it comes.
+  Here bytes are fed to the parser only while the head fits its limit.
+- **A header timeout**: from the connection (or a request's first byte) to its last header;
+  past it 408 and close. uvicorn has none until a first response (its keep-alive timeout).
+- **JSON errors** for what the server itself refuses (malformed requests included), in the
+  service's one error shape, instead of uvicorn's plain text.
+- **Lingering close**: when the connection is closed while the client may still be sending
+  (a refused head or body), the answer is sent, the write side shut, and what still comes is
+  read and dropped for a moment, so the client reads the answer instead of a reset.
+- **Joined writes** (serving/http/writes.py): a finished answer goes out in one write at once
+  when no other request is in progress, and otherwise at the end of the loop turn.
+- **A hang-up signal**: each request's scope carries `scope["extensions"][DISCONNECTED]`, a
+  future done the moment its client hangs up, so a queued prediction is dropped without a task
+  per request waiting on `receive()` for the same news (serving/api/common.py).
 
-And each request's scope carries `scope["extensions"][DISCONNECTED]`, a future done the moment
-its client hangs up (uvicorn's `connection_lost`), so a queued prediction is dropped without a
-task per request waiting on `receive()` for the same news (serving/api/common.py). Under
-any other server that key is absent and serving/api/common.py waits on `receive()` as before.
-Everything else is uvicorn's own code.
-
-`python -m serving` passes `http=HttpToolsProtocol` to uvicorn (its option for a protocol class).
+It subclasses uvicorn's HttpToolsProtocol, which is not a public interface: it is written
+against uvicorn PINNED (pyproject pins it), the tests check what it relies on, and
+`python -m serving` falls back to uvicorn's own protocol, with a warning, under another version.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import http
 from typing import Any
 
+from uvicorn.config import Config
 from uvicorn.protocols.http import httptools_impl
 
 from serving.api.common import DISCONNECTED
+from serving.errors import JSON, error_body
+from serving.http.writes import JoinedWrites
+from serving.settings import Settings
 
-FLUSH_AT = 64 * 1024  # bytes waiting: write them now rather than at the end of the loop turn
+PINNED = "0.55.0"
+LINGER_S = 2.0  # how long the rest of a refused request is read and dropped
 
 
-class JoinedWrites:
-    """A transport whose writes within one loop turn reach the socket as one."""
+class Refused(Exception):
+    """Raised from a parser callback: answer `status` and close."""
 
-    __slots__ = ("_loop", "_pending", "_size", "_transport")
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._pending: list[bytes] = []
-        self._size = 0
 
-    def write(self, data: bytes) -> None:
-        if not isinstance(data, bytes):  # what the transport would refuse raises here, as there;
-            data = bytes(memoryview(data))  # a buffer the app may reuse is copied
-        if not self._pending:
-            self._loop.call_soon(self.flush)
-        self._pending.append(data)
-        self._size += len(data)
-        if self._size >= FLUSH_AT:
-            self.flush()
+def error_bytes(status: int, message: str) -> bytes:
+    body = error_body(message)
+    phrase = http.HTTPStatus(status).phrase
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: {JSON}\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
 
-    def flush(self) -> None:
-        if not self._pending:
-            return
-        pending, self._pending, self._size = self._pending, [], 0
-        if not self._transport.is_closing():  # the peer left: nothing to send it
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self._transport.close()
+_SETTINGS: dict[int, Settings] = {}
 
-    def __getattr__(self, name: str) -> Any:  # everything else is the transport's own
-        return getattr(self._transport, name)
+
+def settings_of(config: Config) -> Settings:
+    """The service's settings, from the app uvicorn loaded (through any middleware it added)."""
+    found = _SETTINGS.get(id(config))
+    if found is None:
+        app: Any = config.loaded_app
+        for _ in range(10):
+            found = getattr(getattr(app, "state", None), "settings", None)
+            if found is not None or not hasattr(app, "app"):
+                break
+            app = app.app
+        found = _SETTINGS[id(config)] = found if isinstance(found, Settings) else Settings()
+    return found
 
 
 class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
+    def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.limits = settings_of(config)
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.transport = JoinedWrites(transport, self.loop)  # type: ignore[assignment]
+        self.socket = transport
+        self.transport = JoinedWrites(transport, self.loop, self._linger)  # type: ignore[assignment]
         self.unanswered: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.reading_head = True  # between a request's first byte (or none yet) and its headers
+        self.head_bytes = 0
+        self.header_lines = 0
+        self.refusal: Refused | None = None
+        self.lingering = False
+        self.head_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.limits.header_timeout_s, self._head_timed_out
+        )
 
-    def on_response_complete(self) -> None:  # uvicorn calls this right after the last write
-        if self.unanswered:  # answers go in the order the requests came
-            self.unanswered.popleft()
-        if len(self.tasks) <= 1:  # no other request in progress: nothing to wait for, send now
-            self.transport.flush()
-        super().on_response_complete()
+    # ---- reading -------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self.lingering:  # the rest of a refused request: dropped
+            return
+        if self.reading_head:
+            room = self.limits.max_head_bytes - self.head_bytes
+            if len(data) > room:  # feed what fits; if the head is still not over, refuse
+                super().data_received(data[:room])
+                if self.reading_head:
+                    if not self.transport.is_closing():
+                        self._refuse(
+                            431, f"the request head is over {self.limits.max_head_bytes} bytes"
+                        )
+                    return
+                data = data[room:]
+            else:
+                self.head_bytes += len(data)
+        if data and not self.transport.is_closing():
+            super().data_received(data)
+
+    def eof_received(self) -> bool | None:
+        if self.lingering:  # the client has stopped sending: done
+            self.socket.close()
+        return None
 
     def on_message_begin(self) -> None:
         super().on_message_begin()  # a new scope
         left: asyncio.Future[None] = self.loop.create_future()
         self.scope["extensions"] = {DISCONNECTED: left}
         self.unanswered.append(left)
+        self.header_lines = 0
+        if self.head_timer is None:
+            self.head_timer = self.loop.call_later(
+                self.limits.header_timeout_s, self._head_timed_out
+            )
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > self.limits.max_request_line_bytes:
+            self._refuse_in_parser(
+                414, f"the request target is over {self.limits.max_request_line_bytes} bytes"
+            )
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_lines += 1
+        if self.header_lines > self.limits.max_headers:
+            self._refuse_in_parser(431, f"more than {self.limits.max_headers} header lines")
+        if len(name) + len(value) > self.limits.max_header_bytes:
+            shown = name[:64].decode("latin-1")
+            self._refuse_in_parser(
+                431, f"header {shown!r} is over {self.limits.max_header_bytes} bytes"
+            )
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.reading_head = False
+        self.head_bytes = 0
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.reading_head = True  # what comes next is the next request's head
+
+    # ---- answering -------------------------------------------------------------------------
+    def on_response_complete(self) -> None:  # uvicorn calls this right after the last write
+        if self.unanswered:  # answers go in the order the requests came
+            self.unanswered.popleft()
+        if len(self.tasks) <= 1:  # no other request in progress: nothing to wait for, send now
+            self.transport.flush()  # type: ignore[attr-defined]
+        super().on_response_complete()
+
+    def send_400_response(self, msg: str) -> None:  # uvicorn: the parser refused the bytes
+        refusal = self.refusal or Refused(400, "malformed HTTP request")
+        self.transport.write(error_bytes(refusal.status, refusal.message))
+        self.transport.close()
+
+    def _refuse_in_parser(self, status: int, message: str) -> None:
+        self.refusal = Refused(status, message)
+        raise self.refusal  # httptools stops; uvicorn then calls send_400_response
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.refusal = Refused(status, message)
+        self.send_400_response(message)
+
+    def _head_timed_out(self) -> None:
+        self.head_timer = None
+        if not self.reading_head or self.transport.is_closing():
+            return
+        if self.head_bytes:
+            self._refuse(408, f"the request head took over {self.limits.header_timeout_s:g} s")
+        else:  # nothing was asked: nothing to answer
+            self.transport.close()
+
+    def _linger(self) -> bool:
+        """Whether to keep reading (and dropping) for a moment before closing: when the client
+        may still be sending the request being refused."""
+        cycle = self.cycle
+        sending = (self.reading_head and self.head_bytes > 0) or (
+            cycle is not None and cycle.more_body and not cycle.disconnected
+        )
+        if not sending or self.socket.is_closing() or not self.socket.can_write_eof():
+            return False
+        self.lingering = True
+        self.socket.write_eof()
+        self.socket.resume_reading()
+        self.loop.call_later(LINGER_S, self.socket.close)
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
         try:  # every request not yet answered: the one running and any pipelined behind it
             for left in self.unanswered:
                 if not left.done():

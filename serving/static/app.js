@@ -156,8 +156,9 @@ async function loadModels() {
   failed = body.failed || {};
   renderMeta();
   const health = await api("/readyz", { accept: [503] });
-  if (health.loading && health.loading.length) {
-    service.show(`The service is still loading: ${health.loading.join(", ")}…`, "");
+  const loading = Object.keys(health.models || {}).filter((m) => health.models[m].state === "loading");
+  if (loading.length) {
+    service.show(`The service is still loading: ${loading.join(", ")}…`, "");
     await new Promise((r) => setTimeout(r, 1000));
     return loadModels();
   }

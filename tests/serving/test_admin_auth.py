@@ -92,7 +92,7 @@ async def test_reload_switches_and_refuses_bad_versions(repo: Path) -> None:
     assert "SHA-256" in result["error"]
     assert refused.json()["results"]["lenet"]["status"] == "unchanged"
     assert still == after
-    assert ready.status_code == 200 and "curve" in ready.json()["failed"]
+    assert ready.status_code == 200 and "reason" in ready.json()["models"]["curve"]
     assert "curve" in models.json()["failed"]
     assert unknown.status_code == 404
 

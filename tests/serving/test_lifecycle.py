@@ -26,8 +26,13 @@ async def test_not_ready_without_models(tmp_path: Path) -> None:
         predict = await svc.client.post("/predict/curve", json={"x": [0.1]})
     assert alive.status_code == 200
     assert ready.status_code == 503
-    assert set(ready.json()["failed"]) == {"curve", "points", "mlp", "lenet"}
-    assert "no version" in ready.json()["failed"]["curve"]
+    states = ready.json()["models"]
+    assert (
+        {n for n, s in states.items() if s["state"] == "failed"}
+        == set(states)
+        >= {"curve", "points", "mlp", "lenet"}
+    )
+    assert "no version" in ready.json()["models"]["curve"]["reason"]
     assert predict.status_code == 503 and predict.headers["retry-after"]
 
 
@@ -50,7 +55,7 @@ async def test_tampered_model_is_refused_others_serve(
         models = await svc.client.get("/models")
         mlp = await svc.client.post("/predict/digits", json={"images": [[0] * 784], "model": "mlp"})
         lenet = await svc.client.post("/predict/digits", json={"images": [[0] * 784]})
-    assert ready.status_code == 503 and "SHA-256" in ready.json()["failed"]["mlp"]
+    assert ready.status_code == 503 and "SHA-256" in ready.json()["models"]["mlp"]["reason"]
     assert "mlp" not in {m["name"] for m in models.json()["models"]}
     assert "mlp" in models.json()["failed"]
     assert mlp.status_code == 503 and "SHA-256" in mlp.json()["error"]
@@ -82,7 +87,7 @@ async def test_pickle_payload_never_runs(repo: Path, tmp_path: Path) -> None:
     async with Service(settings_for(repo, backend="torch")) as svc:
         ready = await svc.client.get("/readyz")
     assert not marker.exists()
-    assert ready.status_code == 503 and "points" in ready.json()["failed"]
+    assert ready.status_code == 503 and ready.json()["models"]["points"]["state"] == "failed"
 
 
 async def test_metrics_count_requests(repo: Path) -> None:

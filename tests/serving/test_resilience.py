@@ -77,7 +77,7 @@ async def test_slow_load_holds_up_no_other_model(slow_repo: Path) -> None:
         ready = await client.get("/readyz")
     await client.aclose()
     assert points.status_code == 200 and loading  # answered while curve was still loading
-    assert "load took longer than 0.5 s" in ready.json()["failed"]["curve"]
+    assert "load took longer than 0.5 s" in ready.json()["models"]["curve"]["reason"]
     assert ready.status_code == 503  # curve is configured but could not be loaded
 
 
