@@ -387,3 +387,9 @@ def test_metrics_count_grpc_calls(
     assert 'serving_requests_total{endpoint="grpc:ModelInfer",model="curve",status="OK"}' in text
     assert 'endpoint="grpc:ModelInfer",model="nope",status="NOT_FOUND"' in text
     assert 'serving_request_seconds_count{endpoint="grpc:ModelInfer"}' in text
+
+
+def test_what_is_not_implemented_says_so(stub: service_pb2_grpc.GRPCInferenceServiceStub) -> None:
+    with pytest.raises(grpc.RpcError) as e:
+        stub.SystemSharedMemoryStatus(pb.SystemSharedMemoryStatusRequest(), timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
