@@ -28,8 +28,10 @@ from serving.http.observability import setup_logging
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
-# On shutdown, after uvicorn has drained HTTP: gRPC calls in progress get this long to finish.
-GRPC_GRACE_S = 10.0
+# On shutdown, after uvicorn has drained HTTP (up to 30 s; gRPC keeps serving meanwhile): gRPC
+# calls still in progress get this long to finish, so that the whole stop stays within the 35 s
+# the images and manifests allow (docker run --stop-timeout 35, terminationGracePeriodSeconds).
+GRPC_GRACE_S = 5.0
 
 DESCRIPTION = """Predictions from the classic PyTorch starter models: MNIST digits (LeNet-5 and an
 MLP), two Gaussian clusters of 2-D points, and a fitted y = x² curve. Every error answers JSON
