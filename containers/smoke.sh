@@ -45,12 +45,14 @@ user=$(cfg '{{.Config.User}}')
 case "$user" in ""|root|0|0:*|root:*) fail "image runs as root (USER '$user')";; esac
 [ -n "$(cfg '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Test}}{{end}}')" ] \
   || fail "no HEALTHCHECK in the image (built in OCI format?)"
-cfg '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}' | grep -q '8000/tcp' \
-  || fail "port 8000 not EXPOSEd"
-cfg '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}' | grep -q '8001/tcp' \
-  || fail "port 8001 (gRPC) not EXPOSEd"
-cfg '{{range .Config.Env}}{{println .}}{{end}}' | grep -qx 'SERVING_MODELS_DIR=/models' \
-  || fail "SERVING_MODELS_DIR is not /models"
+# Read first, then grep: `podman ... | grep -q` under pipefail fails when grep exits at its
+# match while podman is still writing (podman then dies of SIGPIPE).
+ports=$(cfg '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}')
+envs=$(cfg '{{range .Config.Env}}{{println .}}{{end}}')
+grep -q '8000/tcp' <<<"$ports" || fail "port 8000 not EXPOSEd (EXPOSEd: $ports)"
+grep -q '8001/tcp' <<<"$ports" || fail "port 8001 (gRPC) not EXPOSEd (EXPOSEd: $ports)"
+grep -qx 'SERVING_MODELS_DIR=/models' <<<"$envs" \
+  || fail "SERVING_MODELS_DIR is not /models: $(tr '\n' ' ' <<<"$envs")"
 echo "USER $user; HEALTHCHECK $(cfg '{{.Config.Healthcheck.Test}}' | cut -c1-60)...; CMD $(cfg '{{.Config.Cmd}}')"
 
 cleanup() {

@@ -118,7 +118,9 @@ class Rpcs:
     ) -> pb.ModelConfigResponse:
         entry = self.entry(request.name, request.version, call)
         config = json_format.ParseDict(
-            model_config(entry, self.settings), model_config_pb2.ModelConfig()
+            model_config(entry, self.settings),
+            model_config_pb2.ModelConfig(),
+            ignore_unknown_fields=True,
         )
         return pb.ModelConfigResponse(config=config)
 
@@ -131,7 +133,10 @@ class Rpcs:
             entries = list(self.registry.entries.values())
         return pb.ModelStatisticsResponse(
             model_stats=[
-                json_format.ParseDict(model_stats(e), pb.ModelStatistics()) for e in entries
+                json_format.ParseDict(
+                    model_stats(e), pb.ModelStatistics(), ignore_unknown_fields=True
+                )
+                for e in entries
             ]
         )
 
