@@ -5,6 +5,10 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 MODEL  ?= all
+# MODELS: one or more models, space-separated (make train MODELS="logreg dnn"); MODEL is the older name.
+MODELS ?= $(MODEL)
+# TENSORBOARD=DIR: TensorBoard logs of the run under DIR/<model>.
+TENSORBOARD ?=
 # Real MNIST: the shared copy beside the checkout when present, else ./data (MNIST_DATA_DIR wins).
 DATA_DIR ?= $(or $(MNIST_DATA_DIR),$(if $(wildcard ../shared/data/MNIST/raw),../shared/data,data))
 ARGS   ?=
@@ -33,7 +37,9 @@ serve: $(VENV)/.serve
 	$(BIN)/python -m serving --host $(HOST) --port $(PORT) $(ARGS)
 
 train: $(VENV)/.dev
-	$(BIN)/python -m training $(MODEL) --data-dir $(DATA_DIR) $(ARGS)
+	set -e; for m in $(MODELS); do \
+	  $(BIN)/python -m training $$m --data-dir $(DATA_DIR) $(if $(TENSORBOARD),--tensorboard $(TENSORBOARD)) $(ARGS); \
+	done
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(ARGS)

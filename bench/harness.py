@@ -112,6 +112,24 @@ def busy_note(start_load: str) -> list[str]:
     ]
 
 
+def shared_dir() -> Path | None:
+    """The project's ../shared (MNIST, tools), seen from this checkout or, in a git worktree
+    elsewhere, from the main checkout it belongs to; None where there is none."""
+    candidates = [ROOT.parent / "shared"]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        common = subprocess.run(
+            ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+        if common:
+            candidates.append(Path(common).parent.parent / "shared")
+    return next((c for c in candidates if c.is_dir()), None)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))

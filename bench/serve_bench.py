@@ -6,9 +6,12 @@
 
 Each server is spawned pinned to the server core, waited on until a real prediction answers 200
 (that wait is its cold start), then driven by wrk (bench/lua/post.lua, one thread, pinned to the
-other core) with each workload: a warm-up, then a fixed measured window. Its resident memory (the
-VmRSS of its process tree) is read after its last workload, then it is stopped. The report is a
-markdown table with the date and machine, the ratios the targets need and which targets are met.
+other core) with each workload: a warm-up, then a fixed measured window; the gRPC workloads are
+driven by Triton's perf_analyzer (-i grpc, pinned the same way; bench/grpc_bench.py runs it) and
+PyTriton (bench/peers/pytriton_server.py, from .venv-pytriton) serves the v2 and gRPC ones. Its
+resident memory (the VmRSS of its process tree) is read after its last workload, then it is
+stopped. The report is a markdown table with the date and machine, the ratios the targets need
+and which targets are met.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import harness
+from bench import grpc_bench, harness
 from bench.harness import BodySet, Cores, Probe, Server, WrkResult
 
 # Issue 5's targets (1 core, LeNet, single-digit JSON /predict/digits at c=32 unless said).
@@ -51,6 +54,7 @@ class Workload:
     path: str
     bodies: str
     connections: int
+    grpc: bool = False  # driven by perf_analyzer -i grpc (batch = the body set's items), not wrk
 
 
 WORKLOADS = [
@@ -65,9 +69,26 @@ WORKLOADS = [
         BIG_CONNS,
     ),
     Workload("v2-binary", "1 digit, v2 binary, c=32", "/v2/models/lenet/infer", "v2bin", 32),
+    Workload(
+        "v2-binary64",
+        f"{BIG_BATCH} digits, v2 binary, c={BIG_CONNS}",
+        "/v2/models/lenet/infer",
+        "v2bin64",
+        BIG_CONNS,
+    ),
+    Workload("grpc-c32", "1 digit, gRPC (perf_analyzer), c=32", "", "grpc1", 32, grpc=True),
+    Workload(
+        "grpc-64",
+        f"{BIG_BATCH} digits, gRPC raw contents (perf_analyzer), c={BIG_CONNS}",
+        "",
+        "grpc64",
+        BIG_CONNS,
+        grpc=True,
+    ),
     Workload("point-c32", "1 point, JSON, c=32", "/predict/points", "point", 32),
 ]
 PEER_WORKLOADS = ("digit-c1", "digit-c32", "digit-c64", "digits64")
+V2_WORKLOADS = ("v2-binary", "v2-binary64", "grpc-c32", "grpc-64")  # what PyTriton can serve
 QUICK_SKIPS = ("digit-c64",)  # --quick leaves it out to stay under two minutes
 
 
@@ -79,14 +100,28 @@ class Contender:
     argv: list[str]
     workloads: tuple[str, ...]
     needs: str | None = None  # a module that must be importable
+    needs_file: str | None = None  # a file that must exist (another venv's python)
+    grpc_port: int | None = None  # where it serves gRPC, if it does
+    v2_probe: bool = False  # probe with a v2 binary request (it has no /predict/digits)
 
 
 def contenders(
-    models_dir: str, ls_batch: int, ls_timeout: float, ls_fast_queue: bool
+    models_dir: str,
+    ls_batch: int,
+    ls_timeout: float,
+    ls_fast_queue: bool,
+    pytriton_python: str = str(grpc_bench.PYTRITON_PYTHON),
 ) -> list[Contender]:
     py = harness.PYTHON
     ours = [py, "-m", "serving", "--host", harness.HOST, "--port", "{port}", "--threads", "1"]
     ours += ["--models-dir", models_dir]
+    ours_grpc = None
+    if grpc_bench.serving_has_grpc():
+        ours_grpc = harness.free_port()
+        ours += ["--grpc-port", str(ours_grpc)]
+    pt_grpc = harness.free_port()
+    pytriton = [pytriton_python, "-m", "bench.peers.pytriton_server", "--host", harness.HOST]
+    pytriton += ["--port", "{port}", "--grpc-port", str(pt_grpc), "--models-dir", models_dir]
     peer = ["--host", harness.HOST, "--port", "{port}", "--models-dir", models_dir]
     litserve = [py, "-m", "bench.peers.litserve_server", *peer]
     queue = ""
@@ -95,7 +130,14 @@ def contenders(
         queue = ", fast_queue"
     all_workloads = tuple(w.key for w in WORKLOADS)
     return [
-        Contender("ours", "ours", "this service (ONNX Runtime, 1 thread)", ours, all_workloads),
+        Contender(
+            "ours",
+            "ours",
+            "this service (ONNX Runtime, 1 thread)",
+            ours,
+            all_workloads,
+            grpc_port=ours_grpc,
+        ),
         Contender(
             "ours-nobatch",
             "ours",
@@ -135,6 +177,17 @@ def contenders(
             [py, "-m", "bench.peers.floor_server", "--host", harness.HOST, "--port", "{port}"],
             PEER_WORKLOADS,
         ),
+        Contender(
+            "pytriton",
+            "pytriton",
+            "PyTriton 0.7.0 (Triton server + Python model), ONNX Runtime 1 thread, "
+            "dynamic batching, max_batch_size 64",
+            pytriton,
+            V2_WORKLOADS,
+            needs_file=pytriton_python,
+            grpc_port=pt_grpc,
+            v2_probe=True,
+        ),
     ]
 
 
@@ -168,6 +221,7 @@ def make_bodies(folder: Path, data_dir: str) -> dict[str, BodySet]:
         for i in range(16)
     ]
     binary = [harness.v2_binary(digits[i : i + 1]) for i in range(100)]
+    binary64 = [harness.v2_binary(digits[i * BIG_BATCH : (i + 1) * BIG_BATCH]) for i in range(16)]
     rng = np.random.default_rng(0)
     centres = np.where(rng.random((100, 1)) < 0.5, 2.0, -2.0)
     points = centres + rng.normal(size=(100, 2))
@@ -176,13 +230,40 @@ def make_bodies(folder: Path, data_dir: str) -> dict[str, BodySet]:
         "digit": harness.write_bodies(folder, "digit", single, 1),
         "digits64": harness.write_bodies(folder, "digits64", big, BIG_BATCH),
         "v2bin": harness.write_bodies(folder, "v2bin", binary, 1),
+        "v2bin64": harness.write_bodies(folder, "v2bin64", binary64, BIG_BATCH),
+        # perf_analyzer sends its own zero-filled inputs; these say only the batch
+        "grpc1": BodySet(folder / "none", 0, 1, 4 * 28 * 28),
+        "grpc64": BodySet(folder / "none", 0, BIG_BATCH, 4 * 28 * 28 * BIG_BATCH),
         "point": harness.write_bodies(folder, "point", point, 1),
     }
 
 
-def probe(bodies: dict[str, BodySet]) -> Probe:
-    first = bodies["digit"].manifest.read_text().splitlines()[0].split("\t")[0]
-    return Probe("/predict/digits", Path(first).read_bytes())
+def probe(bodies: dict[str, BodySet], v2: bool = False) -> Probe:
+    key = "v2bin" if v2 else "digit"
+    first = bodies[key].manifest.read_text().splitlines()[0].split("\t")
+    if not v2:
+        return Probe("/predict/digits", Path(first[0]).read_bytes())
+    headers = dict(h.split(": ", 1) for h in first[1:])
+    return Probe("/v2/models/lenet/infer", Path(first[0]).read_bytes(), headers)
+
+
+def grpc_run(
+    pa: str | None, port: int | None, w: Workload, items: int, cores: Cores, measure_s: float
+) -> WrkResult:
+    """perf_analyzer -i grpc: windows of a third of the measured time until 3 agree (≤ 6)."""
+    if pa is None:
+        raise RuntimeError("no perf_analyzer (../shared/tools/perf-analyzer.sh is not here)")
+    if port is None:
+        raise RuntimeError("no gRPC port: `python -m serving --help` lists no --grpc-port yet")
+    run = grpc_bench.PaRun("grpc", items, w.connections)
+    window = max(500, int(measure_s * 1000 / 3))
+    grpc_bench.run_pa(pa, f"{harness.HOST}:{port}", run, cores, window, 6, 30)
+    if run.failure or run.req_per_s is None or run.p50_ms is None or run.p99_ms is None:
+        raise RuntimeError(f"perf_analyzer: {run.failure}")
+    seconds = run.requests / run.req_per_s if run.requests else 0.0
+    return WrkResult(
+        run.requests, seconds, run.p50_ms, run.p99_ms, run.p99_ms, {200: run.requests}, {}
+    )
 
 
 # --------------------------------------------------------------------------- running
@@ -196,6 +277,7 @@ def bench_one(
     warmup_s: float,
     measure_s: float,
     skip: tuple[str, ...] = (),
+    pa: str | None = None,
 ) -> Outcome:
     out = Outcome(c.name, c.what)
     if c.needs and find_spec(c.needs) is None:
@@ -203,7 +285,11 @@ def bench_one(
         out.failure = f"skipped: {c.needs} is not installed{hint}"
         print(f"[{c.name}] {out.failure}", file=sys.stderr)
         return out
-    server = Server(c.name, c.argv, probe(bodies), cores, log_dir)
+    if c.needs_file and not Path(c.needs_file).exists():
+        out.failure = f"skipped: {c.needs_file} is not there (`make .venv-pytriton/.ok`)"
+        print(f"[{c.name}] {out.failure}", file=sys.stderr)
+        return out
+    server = Server(c.name, c.argv, probe(bodies, c.v2_probe), cores, log_dir)
     print(f"[{c.name}] starting: {c.what}", flush=True)
     try:
         out.cold_start_s = server.start()
@@ -214,9 +300,13 @@ def bench_one(
             run = Run(w.key)
             url = server.url(w.path)
             try:
-                if warmup_s > 0:
-                    harness.wrk(url, bodies[w.bodies], w.connections, warmup_s, cores)
-                run.result = harness.wrk(url, bodies[w.bodies], w.connections, measure_s, cores)
+                if w.grpc:
+                    items = bodies[w.bodies].items
+                    run.result = grpc_run(pa, c.grpc_port, w, items, cores, measure_s)
+                else:
+                    if warmup_s > 0:
+                        harness.wrk(url, bodies[w.bodies], w.connections, warmup_s, cores)
+                    run.result = harness.wrk(url, bodies[w.bodies], w.connections, measure_s, cores)
                 print(f"[{c.name}] {w.label}: {_line(run.result, bodies[w.bodies])}", flush=True)
             except (RuntimeError, OSError) as e:
                 run.failure = str(e)
@@ -288,6 +378,18 @@ def ratios(outcomes: dict[str, Outcome], n_cores: int) -> tuple[list[str], list[
             f"digits/s per core, {BIG_BATCH}-digit requests ({n_cores} server core): "
             + ", ".join(per_core)
         )
+    for key, label in (
+        ("v2-binary", "1 digit, v2 binary, c=32"),
+        ("v2-binary64", f"{BIG_BATCH} digits, v2 binary"),
+        ("grpc-c32", "1 digit, gRPC, c=32"),
+        ("grpc-64", f"{BIG_BATCH} digits, gRPC"),
+    ):
+        mine, theirs = _result(outcomes, "ours", key), _result(outcomes, "pytriton", key)
+        if mine and theirs and theirs.rps:
+            lines.append(
+                f"ours / PyTriton ({label}): **{mine.rps / theirs.rps:.1f}x** "
+                f"({mine.rps:,.0f} vs {theirs.rps:,.0f} req/s)"
+            )
     on = _result(outcomes, "ours", "digit-c1")
     off = _result(outcomes, "ours-nobatch", "digit-c1")
     diff = None
@@ -439,8 +541,10 @@ def default_data_dir() -> str:
     env = os.environ.get("MNIST_DATA_DIR")
     if env:
         return env
-    shared = harness.ROOT.parent / "shared" / "data"
-    return str(shared if (shared / "MNIST" / "raw").is_dir() else harness.ROOT / "data")
+    shared = harness.shared_dir()
+    if shared and (shared / "data" / "MNIST" / "raw").is_dir():
+        return str(shared / "data")
+    return str(harness.ROOT / "data")
 
 
 def check_models(models_dir: str) -> None:
@@ -490,6 +594,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="Measured seconds per run (default 12).")
     p.add_argument("--server-cpus", default="0")
     p.add_argument("--client-cpus", default="1")
+    p.add_argument("--perf-analyzer", help="For gRPC (default: ../shared/tools' wrapper).")
+    p.add_argument(
+        "--pytriton-python", default=str(grpc_bench.PYTRITON_PYTHON), help="PyTriton's venv."
+    )
     p.add_argument("--litserve-batch", type=int, default=32, help="LitServe max_batch_size.")
     p.add_argument("--litserve-timeout", type=float, default=0.002, help="batch_timeout, s.")
     p.add_argument(
@@ -509,10 +617,20 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out or f"bench/results/serve{'-quick' if args.quick else ''}.md")
     chosen = select(
         contenders(
-            args.models_dir, args.litserve_batch, args.litserve_timeout, args.litserve_fast_queue
+            args.models_dir,
+            args.litserve_batch,
+            args.litserve_timeout,
+            args.litserve_fast_queue,
+            str(args.pytriton_python),
         ),
         args.only,
     )
+    pa = None
+    if any(w.grpc for w in WORKLOADS):
+        try:
+            pa = grpc_bench.find_perf_analyzer(args.perf_analyzer)
+        except grpc_bench.NoPerfAnalyzer as e:
+            print(f"note: {e}; the gRPC workloads are skipped", file=sys.stderr)
     if find_spec("litserve") is None and any(c.needs == "litserve" for c in chosen):
         print(
             "note: litserve is not installed, so the LitServe peers are skipped; install it "
@@ -525,7 +643,7 @@ def main(argv: list[str] | None = None) -> None:
     outcomes: dict[str, Outcome] = {}
     for c in chosen:
         skip = QUICK_SKIPS if args.quick else ()
-        outcomes[c.name] = bench_one(c, bodies, cores, scratch, warmup, measure, skip)
+        outcomes[c.name] = bench_one(c, bodies, cores, scratch, warmup, measure, skip, pa)
     settings = (
         f"Each run: {warmup:g} s warm-up, then {measure:g} s measured; wrk 1 thread, "
         f"{cores.label()}; 127.0.0.1, keep-alive connections; models from "

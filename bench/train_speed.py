@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from models import nets
 from models.spec import LENET, MNIST_NORMALIZATION
-from training import card, data, datasets, train
+from training import card, config, data, datasets, train
 
 TARGET = 0.99
 RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.md"
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "| --- | --- | --- |",
         "| tutorial: per-item Dataset + DataLoader, batch 64, Adam 1e-3, fp32 "
         f"| {fmt(tutorial.reached)} | |",
-        f"| this project: `training.train.fit`, {train._short(hp)}, OneCycle "
+        f"| this project: `training.train.fit`, {config.short(hp)}, OneCycle "
         f"| {fmt(fast.reached)} | {verdict} |",
         "",
         "```",

@@ -1,18 +1,42 @@
-# Serving benchmarks (issues 5 and 11); need wrk (`apt-get install wrk`); LitServe peers need
-# `pip install litserve` (they are skipped with a note otherwise).
-#   make bench-serve                 this service vs peers, about 7 minutes -> bench/results/serve.md
+# Serving benchmarks (issues 5, 11, 17 and 19); all but bench-attack need wrk (`apt-get install
+# wrk`); LitServe peers need `pip install litserve` (they are skipped with a note otherwise).
+#   make bench-serve                 this service vs peers (PyTriton too, HTTP and gRPC), about
+#                                    8 minutes -> bench/results/serve.md
 #   make bench-serve ARGS=--quick    short windows, under 2 minutes -> bench/results/serve-quick.md
 #   make bench-overload              open loop at 2x capacity -> bench/results/overload.md
 #   make bench-latency               p50 at c=1, batching on vs off -> bench/results/latency_c1.md
+#   make bench-attack                hostile clients beside a normal one (issue 17), about 2 min
+#                                    -> bench/results/attack.md (ARGS=--quick: ~1 min, slow ones cut)
+#   make bench-grpc                  Triton's perf_analyzer over HTTP and gRPC (issue 19), this
+#                                    service and PyTriton, batch 1/64, c=1/32, plus ONNX Runtime
+#                                    alone at batch 64; about 3 minutes -> bench/results/grpc.md
+#   make bench-grpc ARGS=--quick     short windows, under 2 minutes -> bench/results/grpc-quick.md
 # ARGS passes flags through, e.g. ARGS='--only ours,floor --models-dir /path/to/repository'.
+# perf_analyzer comes from ../shared/tools/perf-analyzer.sh (ARGS='--perf-analyzer PATH' elsewhere);
+# it always runs with --input-data zero: its default random data holds NaNs, which we refuse.
+# PyTriton (nvidia-pytriton 0.7.0, the [pytriton] extra) needs numpy < 2, so it gets its own venv,
+# $(PYTRITON_VENV), made on first use.
 
-.PHONY: bench-serve bench-overload bench-latency
+PYTRITON_VENV ?= .venv-pytriton
 
-bench-serve: $(VENV)/.dev
-	$(BIN)/python -m bench.serve_bench $(ARGS)
+.PHONY: bench-serve bench-overload bench-latency bench-attack bench-grpc
+
+bench-serve: $(VENV)/.dev $(PYTRITON_VENV)/.ok
+	$(BIN)/python -m bench.serve_bench --pytriton-python $(PYTRITON_VENV)/bin/python $(ARGS)
 
 bench-overload: $(VENV)/.dev
 	$(BIN)/python -m bench.overload $(ARGS)
 
 bench-latency: $(VENV)/.dev
 	$(BIN)/python -m bench.latency_c1 $(ARGS)
+
+bench-attack: $(VENV)/.dev
+	$(BIN)/python -m bench.attack $(ARGS)
+
+bench-grpc: $(VENV)/.dev $(PYTRITON_VENV)/.ok
+	$(BIN)/python -m bench.grpc_bench --pytriton-python $(PYTRITON_VENV)/bin/python $(ARGS)
+
+$(PYTRITON_VENV)/.ok: pyproject.toml
+	$(PYTHON) -m venv $(PYTRITON_VENV)
+	$(PYTRITON_VENV)/bin/pip install -q -e '.[pytriton]'
+	touch $@

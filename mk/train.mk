@@ -20,3 +20,9 @@ train-ddp: $(VENV)/.dev
 
 bench-train-ddp: $(VENV)/.dev
 	$(BIN)/python -m bench.train_ddp --data-dir $(DATA_DIR) $(ARGS)
+
+# The tutorials' six optimizers (mlp on MNIST, curve) and three activations (dnn), fixed step
+# budgets, same seed and batch order: bench/results/{optimizers,activations}.{md,png}, under 5 min.
+.PHONY: compare-optimizers
+compare-optimizers: $(VENV)/.dev
+	$(BIN)/python -m bench.compare --data-dir $(DATA_DIR) $(ARGS)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from models.spec import SPECS
+from models.spec import SPECS, specs_in
 from models.store import REPOSITORY
 
 
@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     keepalive_timeout_s: float = Field(
         5.0, gt=0, description="An idle keep-alive connection is closed after this."
     )
+    max_connections: int = Field(
+        2048, ge=1, description="Open connections per worker; past it, new ones are closed."
+    )
     decode_threads: int = Field(1, ge=1, description="Threads decoding uploaded images.")
     decode_queue: int = Field(
         2, ge=0, description="Uploads waiting for a decode thread; past it, 503 at once."
@@ -102,13 +105,13 @@ class Settings(BaseSettings):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
-    @field_validator("models")
-    @classmethod
-    def _known_models(cls, names: list[str]) -> list[str]:
-        unknown = [n for n in names if n not in SPECS]
+    @model_validator(mode="after")
+    def _known_models(self) -> Settings:
+        known = specs_in(self.models_dir)  # built-in, and variants described by their cards
+        unknown = [n for n in self.models if n not in known]
         if unknown:
-            raise ValueError(f"unknown model(s) {unknown}; known: {list(SPECS)}")
-        return names
+            raise ValueError(f"unknown model(s) {unknown}; known: {list(known)}")
+        return self
 
 
 def resolve_device(device: str, backend: str) -> str:

@@ -154,9 +154,7 @@ def test_export_refuses_a_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 QUICK = ["--epochs", "1", "--train-size", "400", "--val-size", "50", "--no-progress"]
 
 
-def test_all_four_publish_complete_versions(
-    tmp_path: Path, fake_mnist: Callable[..., Path]
-) -> None:
+def test_all_publish_complete_versions(tmp_path: Path, fake_mnist: Callable[..., Path]) -> None:
     repo = tmp_path / "repo"
     args = ["all", "--data-dir", str(fake_mnist()), "--models-dir", str(repo), *QUICK]
     assert train.main(args) == 0
@@ -184,7 +182,7 @@ def test_all_four_publish_complete_versions(
         np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), atol=1e-4)
     plots = {p.name for p in (repo / "lenet" / "1" / "plots").iterdir()}
     assert plots == {"history.png", "confusion.png", "misclassified.png"}
-    for name, plot in (("points", "regions.png"), ("curve", "fit.png")):
+    for name, plot in (("points", "regions.png"), ("logreg", "regions.png"), ("curve", "fit.png")):
         assert {p.name for p in (repo / name / "1" / "plots").iterdir()} == {"history.png", plot}
 
 

@@ -1,22 +1,62 @@
-"""Everything one version holds, written into the folder that `store.publish` hands over."""
+"""Save: everything one version holds, written into the folder that `store.publish` hands over,
+and the publishing of it (rank 0 only under DDP)."""
 
 from __future__ import annotations
 
+import argparse
 import copy
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
 
-from models import store
-from models.spec import ModelSpec
+from models import nets, store
+from models.spec import SPECS, ModelSpec
 from training import card, distributed, export, plots
+from training.config import HParams
 from training.data import Data
+from training.summary import Result, final_line
 
-if TYPE_CHECKING:
-    from training.train import HParams, Result
+
+def publish(
+    spec: ModelSpec,
+    hp: HParams,
+    result: Result,
+    d: Data,
+    device: torch.device,
+    args: argparse.Namespace,
+) -> Path | None:
+    """Publish a trained model as a new version (rank 0; the others wait at a barrier and
+    return None)."""
+    if not distributed.current().is_main:
+        distributed.barrier()  # rank 0 is writing
+        return None
+    beside = _reference_for(spec, args.models_dir)
+
+    def write(folder: Path, version: int) -> None:
+        write_version(folder, version, spec, result, d, hp, device, beside)
+
+    folder = store.publish(args.models_dir, spec.name, write, keep=args.keep)
+    print(final_line(spec.name, result, folder))
+    distributed.barrier()
+    return folder
+
+
+def _reference_for(spec: ModelSpec, root: Path) -> tuple[str, nn.Module] | None:
+    """For a points-family model other than `points`: the newest `points` network in the same
+    repository, whose decision regions its plot shows beside its own."""
+    ref = SPECS["points"]
+    if spec.family != "points" or spec.name == ref.name or not store.versions(root, ref.name):
+        return None
+    folder = store.version_dir(root, ref.name)
+    try:
+        store.verify(folder, (store.STATE_DICT,))
+        return ref.name, nets.load(ref, str(folder / store.STATE_DICT))
+    except (store.ArtifactError, RuntimeError, OSError):
+        return None  # no usable reference: the plot shows this model alone
 
 
 def write_version(
@@ -27,6 +67,7 @@ def write_version(
     data: Data,
     hp: HParams,
     device: torch.device,
+    beside: tuple[str, nn.Module] | None = None,
 ) -> None:
     """state_dict, checked ONNX export, plots, then the card; raises if anything fails to check."""
     net = result.net.eval()  # nets.build's layout does not depend on dropout: nets.load fits
@@ -34,7 +75,7 @@ def write_version(
     torch.save(state, folder / store.STATE_DICT)
     parity = export.export_onnx(net, spec, folder / store.ONNX)
     (folder / "plots").mkdir()
-    drawn = [p.relative_to(folder).as_posix() for p in draw(folder / "plots", spec, result, data)]
+    drawn = draw(folder / "plots", spec, result, data, beside)
     info = card.make_card(
         folder,
         spec=spec,
@@ -47,7 +88,7 @@ def write_version(
         training_seconds=result.seconds,
         device=device,
         onnx_parity=parity,
-        plots=drawn,
+        plots=[p.relative_to(folder).as_posix() for p in drawn],
     )
     me = distributed.current()  # how many processes trained it (1 without torchrun)
     info["distributed"] = {
@@ -59,25 +100,40 @@ def write_version(
     store.verify(folder)
 
 
-def draw(folder: Path, spec: ModelSpec, result: Result, data: Data) -> list[Path]:
+def _p1(net: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """(N, 2) points -> P(class 1) from a served (probabilities) module."""
+    served = copy.deepcopy(net).cpu().eval()
+
+    def predict(points: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return served(torch.from_numpy(points))[:, 1].numpy()
+
+    return predict
+
+
+def draw(
+    folder: Path,
+    spec: ModelSpec,
+    result: Result,
+    data: Data,
+    beside: tuple[str, nn.Module] | None = None,
+) -> list[Path]:
     out = [plots.history(result.history, folder / "history.png", spec.name)]
     test_x, test_y = data.test.x.cpu().numpy(), data.test.y.cpu().numpy()
-    if spec.name == "curve":
+    if spec.family == "curve":
         x, y = data.train.x.cpu().numpy(), data.train.y.cpu().numpy()
         pred = result.test_outputs.cpu().numpy()
         out.append(plots.curve_fit(x, y, test_x, pred, test_y, folder / "fit.png"))
-    elif spec.name == "points":
-        net = copy.deepcopy(result.net).cpu().eval()
-
-        def predict(points: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return torch.softmax(net(torch.from_numpy(points)), 1)[:, 1].numpy()
-
+    elif spec.family == "points":
+        panels = [(f"{spec.name} ({spec.architecture})", _p1(nets.for_inference(result.net, spec)))]
+        if beside is not None:
+            name, module = beside
+            panels.append((f"{name} ({SPECS[name].architecture})", _p1(module)))
         out.append(
-            plots.decision_regions(test_x, test_y, predict, spec.labels, folder / "regions.png")
+            plots.decision_regions(test_x, test_y, panels, spec.labels, folder / "regions.png")
         )
     else:
-        probs = torch.softmax(result.test_outputs.float(), 1).cpu().numpy()
+        probs = nets.probabilities(result.test_outputs.float(), spec).cpu().numpy()
         out.append(plots.confusion(test_y, probs.argmax(1), spec.labels, folder / "confusion.png"))
         out.append(plots.misclassified(test_x, test_y, probs, folder / "misclassified.png"))
     return out

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models import samples
+from models.spec import ModelSpec
 from training import datasets
 
 MNIST_SPLIT_SEED = 20240601  # fixes which training images are held out for validation
@@ -79,12 +81,12 @@ def mnist(root: Path, n_val: int) -> Data:
 
 
 def points(n_train: int, n_val: int, n_test: int = 10_000) -> Data:
-    x, y = datasets.make_points(n_train + n_val, POINTS_SEEDS["train"])
+    x, y = samples.make_points(n_train + n_val, POINTS_SEEDS["train"])
     train, val = _split(x, y, n_val, POINTS_SEEDS["train"])
-    tx, ty = datasets.make_points(n_test, POINTS_SEEDS["test"])
+    tx, ty = samples.make_points(n_test, POINTS_SEEDS["test"])
     test = Split(torch.from_numpy(tx), torch.from_numpy(ty))
     info = {
-        "source": "datasets.make_points: Gaussian clusters at (2, 2) and (-2, -2), sigma 1",
+        "source": "models.samples.make_points: Gaussian clusters at (2, 2) and (-2, -2), sigma 1",
         "sha256": datasets.checksum(x, y, tx, ty),
         "train": len(train),
         "validation": len(val),
@@ -96,12 +98,12 @@ def points(n_train: int, n_val: int, n_test: int = 10_000) -> Data:
 
 
 def curve(n_train: int, n_val: int) -> Data:
-    x, y = datasets.make_curve(n_train + n_val, CURVE_SEED)
+    x, y = samples.make_curve(n_train + n_val, CURVE_SEED)
     train, val = _split(x, y, n_val, CURVE_SEED)
     grid = np.linspace(-1.0, 1.0, CURVE_GRID, dtype=np.float32)[:, None]
-    test = Split(torch.from_numpy(grid), torch.from_numpy(datasets.curve_truth(grid)))
+    test = Split(torch.from_numpy(grid), torch.from_numpy(samples.curve_truth(grid)))
     info = {
-        "source": "datasets.make_curve: x ~ U[-1, 1], y = x^2 + 0.2 U(0, 1)",
+        "source": "models.samples.make_curve: x ~ U[-1, 1], y = x^2 + 0.2 U(0, 1)",
         "sha256": datasets.checksum(x, y),
         "train": len(train),
         "validation": len(val),
@@ -112,16 +114,19 @@ def curve(n_train: int, n_val: int) -> Data:
     return Data(train, val, test, info)
 
 
-def load(name: str, val_size: int, train_size: int, root: Path, cache: dict[str, Data]) -> Data:
-    """The data of one model (on the CPU); MNIST is read once per validation size."""
-    if name in ("mlp", "lenet"):
-        key = f"mnist-{val_size}"
-        if key not in cache:
+def load(
+    spec: ModelSpec, val_size: int, train_size: int, root: Path, cache: dict[str, Data]
+) -> Data:
+    """The data of one model's family (on the CPU); each set is made once per size."""
+    key = f"{spec.family}-{val_size}-{train_size if spec.family != 'digits' else 0}"
+    if key not in cache:
+        if spec.family == "digits":
             cache[key] = mnist(root, val_size)
-        return cache[key]
-    if name == "points":
-        return points(train_size, val_size)
-    return curve(train_size, val_size)
+        elif spec.family == "points":
+            cache[key] = points(train_size, val_size)
+        else:
+            cache[key] = curve(train_size, val_size)
+    return cache[key]
 
 
 def epoch_order(n: int, shuffle: bool, generator: torch.Generator) -> torch.Tensor:

@@ -1,7 +1,9 @@
-"""The training data: MNIST read from its IDX files, and the two synthetic sets. Numpy only.
+"""The training data: MNIST read from its IDX files; the two synthetic sets. Numpy only.
 
 MNIST lives in torchvision's on-disk layout, `<root>/MNIST/raw/<file>[.gz]`, so a folder that
 torchvision downloaded works as it is; torchvision itself is used only by `download()`.
+The synthetic sets live in `models.samples` (the service regenerates samples of them without
+importing training) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+# Re-exported for older importers; new code imports models.samples.
+from models.samples import curve_truth, make_curve, make_points  # noqa: F401
 
 DATA_DIR_ENV = "MNIST_DATA_DIR"
 FILES = {
@@ -106,25 +111,3 @@ def download(root: Path) -> None:
         ) from e
     for train in (True, False):
         MNIST(str(root), train=train, download=True)
-
-
-def make_curve(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """x ~ U[-1, 1], y = x^2 + 0.2 * U(0, 1); shapes (n, 1)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1.0, 1.0, size=(n, 1))
-    y = x**2 + 0.2 * rng.uniform(0.0, 1.0, size=(n, 1))
-    return x.astype(np.float32), y.astype(np.float32)
-
-
-def curve_truth(x: np.ndarray) -> np.ndarray:
-    """The mean the curve model should learn: E[y | x] = x^2 + 0.1."""
-    return x**2 + 0.1
-
-
-def make_points(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two Gaussian clusters, sigma 1, centred at (2, 2) (label 0) and (-2, -2) (label 1)."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, size=n)
-    centres = np.where(labels[:, None] == 0, 2.0, -2.0)
-    x = centres + rng.normal(0.0, 1.0, size=(n, 2))
-    return x.astype(np.float32), labels.astype(np.int64)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -114,3 +116,26 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def wrap(net: nn.Module, device: torch.device, seed: int) -> nn.Module:
+    """The module to train: `net` itself, or under a process group `net` in
+    DistributedDataParallel (which broadcasts rank 0's initial weights, then all-reduces the
+    gradients). Every rank but 0 then reseeds, for its own augmentations and dropout masks."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return net
+    model = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
+    me = current()
+    if me.rank:
+        torch.manual_seed(seed + me.rank)
+    return model
+
+
+def rank_share(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every world_size-th item from this rank on (all of them on one process): sharded scoring,
+    whose sums all-reduce to the numbers of scoring everything on one process."""
+    me = current()
+    if me.world_size == 1:
+        return x, y
+    idx = torch.arange(me.rank, len(x), me.world_size, device=x.device)
+    return x[idx], y[idx]

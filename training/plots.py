@@ -50,27 +50,34 @@ def curve_fit(
 def decision_regions(
     x: np.ndarray,
     y: np.ndarray,
-    predict: Callable[[np.ndarray], np.ndarray],
+    panels: Sequence[tuple[str, Callable[[np.ndarray], np.ndarray]]],
     labels: Sequence[str],
     path: Path,
 ) -> Path:
-    """Points over the regions the model assigns to each class (predict: (N, 2) -> P(class 1))."""
+    """Points over the regions each model assigns to each class, one panel per model, side by
+    side (each predict: (N, 2) -> P(class 1)); the black line is P = 0.5, the boundary."""
     lo, hi = x.min(0) - 0.5, x.max(0) + 0.5
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
-    p1 = predict(np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)).reshape(gx.shape)
-    fig = Figure(figsize=(5.5, 5), layout="constrained")
-    ax = fig.subplots()
-    ax.contourf(gx, gy, p1, levels=np.linspace(0, 1, 11), cmap="coolwarm", alpha=0.5)
-    ax.contour(gx, gy, p1, levels=[0.5], colors="black", linewidths=1)
-    for c, color in ((0, "tab:blue"), (1, "tab:red")):
-        pts = x[y == c][:1000]
-        ax.scatter(pts[:, 0], pts[:, 1], s=4, color=color, label=labels[c])
-    ax.set(xlabel="x₁", ylabel="x₂", title="points: decision regions (test points)")
-    ax.legend(loc="upper left")
+    grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
+    fig = Figure(figsize=(5.5 * len(panels), 5), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, predict) in zip(axes, panels, strict=True):
+        p1 = predict(grid).reshape(gx.shape)
+        ax.contourf(gx, gy, p1, levels=np.linspace(0, 1, 11), cmap="coolwarm", alpha=0.5)
+        ax.contour(gx, gy, p1, levels=[0.5], colors="black", linewidths=1)
+        for c, color in ((0, "tab:blue"), (1, "tab:red")):
+            pts = x[y == c][:1000]
+            ax.scatter(pts[:, 0], pts[:, 1], s=4, color=color, label=labels[c])
+        ax.set(xlabel="x₁", ylabel="x₂", title=f"{title}: decision regions", aspect="equal")
+        ax.legend(loc="upper left")
     return _save(fig, path)
 
 
 def confusion(labels: np.ndarray, preds: np.ndarray, names: Sequence[str], path: Path) -> Path:
+    return _save(confusion_figure(labels, preds, names), path)
+
+
+def confusion_figure(labels: np.ndarray, preds: np.ndarray, names: Sequence[str]) -> Figure:
     k = len(names)
     m = np.bincount(labels * k + preds, minlength=k * k).reshape(k, k)
     fig = Figure(figsize=(5.5, 5), layout="constrained")
@@ -82,7 +89,7 @@ def confusion(labels: np.ndarray, preds: np.ndarray, names: Sequence[str], path:
             ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7, color=color)
     ax.set(xticks=range(k), yticks=range(k), xticklabels=names, yticklabels=names)
     ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix ({m.sum()} test images)")
-    return _save(fig, path)
+    return fig
 
 
 def misclassified(

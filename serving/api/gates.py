@@ -66,17 +66,20 @@ def _inputs_bytes(spec: ModelSpec, max_items: int, per_value: int) -> int:
     return HEAD_ROOM + max_items * spec.input.size * per_value
 
 
-def body_limit(gate: Gate, settings: Settings, model: str | None = None) -> int:
-    """The largest body this gate lets in; `model` is the one the path names (v2)."""
+def body_limit(
+    gate: Gate, settings: Settings, model: str | None = None, specs: dict[str, ModelSpec] = SPECS
+) -> int:
+    """The largest body this gate lets in; `model` is the one the path names (v2), `specs`
+    the models that may be served (built-in ones and variants described by their cards)."""
     cap = settings.max_body_bytes
     if gate.body == "upload":
         return min(cap, settings.max_upload_bytes)
     if gate.body == "json":
-        specs = [s for s in SPECS.values() if s.family == gate.family]
-        need = max(_inputs_bytes(s, settings.max_items, JSON_BYTES_PER_VALUE) for s in specs)
+        family = [s for s in specs.values() if s.family == gate.family]
+        need = max(_inputs_bytes(s, settings.max_items, JSON_BYTES_PER_VALUE) for s in family)
         return min(cap, need)
     if gate.body == "v2":
-        spec = SPECS.get(model or "")
+        spec = specs.get(model or "")
         if spec is None:
             return NO_BODY  # an unknown model: 404 follows
         per_value = max(JSON_BYTES_PER_VALUE, BINARY_BYTES_PER_VALUE)

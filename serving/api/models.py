@@ -7,13 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from models.samples import SAMPLERS
 from serving.api import schemas
 from serving.api.common import json_response
 from serving.api.gates import OPEN, gated
 from serving.errors import ApiError
-from training.datasets import make_curve, make_points
-
-SAMPLERS = {"curve": make_curve, "points": make_points}
 
 router = APIRouter(tags=["models"])
 NOT_FOUND = {404: {"model": schemas.ErrorBody}}

@@ -16,6 +16,7 @@ from serving.api.json_decode import FLOAT32_MAX
 from serving.errors import JSON
 
 DIGIT_MODELS = [s.name for s in SPECS.values() if s.family == "digits"]
+POINT_MODELS = [s.name for s in SPECS.values() if s.family == "points"]
 _side = LENET.input.shape[-1]
 _lo, _hi = LENET.value_range or (0.0, 255.0)
 
@@ -68,13 +69,18 @@ class ImageResponse(DigitsResponse):
 class PointsRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"points": [POINTS.example().tolist(), [-1.0, -2.5]]}]},
+        json_schema_extra={
+            "examples": [
+                {"points": [POINTS.example().tolist(), [-1.0, -2.5]]},
+                *({"points": [POINTS.example().tolist()], "model": m} for m in POINT_MODELS[1:]),
+            ]
+        },
     )
 
     points: list[Annotated[list[Float32], Field(min_length=2, max_length=2)]] = Field(
         min_length=1, description="(x, y) points; finite numbers."
     )
-    model: str = Field(DEFAULT_FOR_FAMILY["points"])
+    model: str = Field(DEFAULT_FOR_FAMILY["points"], description=f"One of {POINT_MODELS}.")
 
 
 class PointPrediction(BaseModel):

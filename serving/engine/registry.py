@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from models import store
-from models.spec import SPECS, ModelSpec
+from models.spec import ModelSpec, specs_in
 from serving import metrics
 from serving.engine.backends import Runner, default_threads, files_for, make_runner
 from serving.engine.batching import Batcher
@@ -60,6 +60,7 @@ class Entry:
 class Registry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.specs = specs_in(settings.models_dir)  # built-in, and variants described by cards
         self.device = resolve_device(settings.device, settings.backend)
         self.threads = settings.threads or default_threads(settings.workers)
         self.entries: dict[str, Entry] = {}
@@ -77,7 +78,7 @@ class Registry:
 
     # ---- lookup -------------------------------------------------------------------------
     def get(self, name: str, family: str | None = None) -> Entry:
-        spec = SPECS.get(name)
+        spec = self.specs.get(name)
         if spec is None or name not in self.settings.models:
             raise ApiError(
                 404, f"unknown model {name!r} (serving: {', '.join(self.settings.models)})", "model"
@@ -116,7 +117,7 @@ class Registry:
     # ---- loading ------------------------------------------------------------------------
     def _build(self, name: str, version: int | None) -> tuple[Runner, Path, dict[str, Any], int]:
         """Blocking: verify, build the runner, probe it. Raises on any problem."""
-        spec = SPECS[name]
+        spec = self.specs[name]
         folder = store.version_dir(self.settings.models_dir, name, version)
         card = store.verify(folder, files_for(self.settings.backend))
         if str(card.get("version")) != folder.name:  # a copied or renamed folder
@@ -156,7 +157,7 @@ class Registry:
             finally:
                 self.loading.discard(name)
             entry = Entry(
-                SPECS[name],
+                self.specs[name],
                 ver,
                 folder,
                 card,

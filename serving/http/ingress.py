@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from models.spec import specs_in
 from serving import metrics
 from serving.api.gates import OPEN, Gate, body_limit, gate_of
 from serving.errors import ApiError, error_response
@@ -95,6 +96,7 @@ class Ingress:
         self.settings = settings
         self.routes = Routes(routes)
         self.keys = Keys(settings)
+        self.specs = specs_in(settings.models_dir)
         self.max_in_flight = settings.max_in_flight
         self.in_flight = 0
         self.recorder = Recorder(settings.access_log)
@@ -139,22 +141,19 @@ class Ingress:
                     refused.headers.update(CLOSE)
                 await refused(scope, receive, send)
                 return
+            if gate.admit:  # full already: not worth reading the body (or inviting it)
+                self._admit(scope)
             s = self.settings
-            limit = body_limit(gate, s, params.get("name"))
+            limit = body_limit(gate, s, params.get("name"), self.specs)
             body = await read_body(scope, receive, limit, s.body_idle_timeout_s, s.body_timeout_s)
+            if gate.admit:  # the slot itself is taken only once the body is in
+                self._admit(scope)
         except ApiError as e:
             await error_response(e.status, e.message, e.field, e.headers)(scope, receive, send)
             return
         scope["state"]["body"] = body
         if not gate.admit:
             await self._route(scope, replay(body, receive), send, target, params)
-            return
-        if self.in_flight >= self.max_in_flight:
-            metrics.REJECTED.labels("", "busy").inc()
-            busy = error_response(
-                503, "the server is busy; retry later", headers={"Retry-After": "1"}
-            )
-            await busy(scope, receive, send)
             return
         self.in_flight += 1
         metrics.IN_FLIGHT.inc()
@@ -163,6 +162,15 @@ class Ingress:
         finally:
             self.in_flight -= 1
             metrics.IN_FLIGHT.dec()
+
+    def _admit(self, scope: Scope) -> None:
+        """503 with Retry-After when max_in_flight predictions are already being answered."""
+        if self.in_flight >= self.max_in_flight:
+            metrics.REJECTED.labels("", "busy").inc()
+            headers = {"Retry-After": "1"}
+            if has_body(scope):
+                headers.update(CLOSE)
+            raise ApiError(503, "the server is busy; retry later", headers=headers)
 
     async def _route(
         self, scope: Scope, receive: Receive, send: Send, target: Target, params: dict[str, Any]

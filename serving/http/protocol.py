@@ -6,6 +6,8 @@
   Here bytes are fed to the parser only while the head fits its limit.
 - **A header timeout**: from the connection (or a request's first byte) to its last header;
   past it 408 and close. uvicorn has none until a first response (its keep-alive timeout).
+- **Bounds on connections**: past `max_connections` a new one is closed at once, and a client
+  that pipelines more than MAX_PIPELINED requests without reading the answers is disconnected.
 - **JSON errors** for what the server itself refuses (malformed requests included), in the
   service's one error shape, instead of uvicorn's plain text.
 - **Lingering close**: when the connection is closed while the client may still be sending
@@ -39,6 +41,7 @@ from serving.settings import Settings
 
 PINNED = "0.55.0"
 LINGER_S = 2.0  # how long the rest of a refused request is read and dropped
+MAX_PIPELINED = 32  # requests one connection may have waiting behind the one being answered
 
 
 class Refused(Exception):
@@ -84,6 +87,8 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:  # nginx: worker_connections
+            transport.abort()
         self.socket = transport
         self.transport = JoinedWrites(transport, self.loop, self._linger)  # type: ignore[assignment]
         self.unanswered: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -157,6 +162,8 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
             self.head_timer.cancel()
             self.head_timer = None
         super().on_headers_complete()
+        if len(self.pipeline) > MAX_PIPELINED:  # a client that sends and never reads
+            self.transport.close()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -195,6 +202,8 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
     def _linger(self) -> bool:
         """Whether to keep reading (and dropping) for a moment before closing: when the client
         may still be sending the request being refused."""
+        if self.lingering:
+            return True
         cycle = self.cycle
         sending = (self.reading_head and self.head_bytes > 0) or (
             cycle is not None and cycle.more_body and not cycle.disconnected

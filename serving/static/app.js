@@ -134,7 +134,7 @@ function describeModel(name) {
 }
 
 function renderMeta() {
-  const names = { digits: $("digit-model").value, points: "points", curve: "curve" };
+  const names = { digits: $("digit-model").value, points: $("point-model").value, curve: "curve" };
   for (const el of document.querySelectorAll("[data-meta-for]")) {
     el.textContent = describeModel(names[el.dataset.metaFor]);
   }
@@ -154,6 +154,7 @@ async function loadModels() {
   for (const key of Object.keys(models)) delete models[key];
   for (const m of body.models) models[m.name] = m;
   failed = body.failed || {};
+  for (const select of document.querySelectorAll("select[data-family]")) fillChoices(select);
   renderMeta();
   const health = await api("/readyz", { accept: [503] });
   const loading = Object.keys(health.models || {}).filter((m) => health.models[m].state === "loading");
@@ -163,6 +164,22 @@ async function loadModels() {
     return loadModels();
   }
   service.describe();
+}
+
+/** A model choice lists every served model of its family (the page knows no names): the ones
+ * the page ships with keep their descriptions, new ones show their test accuracy. */
+function fillChoices(select) {
+  const family = select.dataset.family;
+  const served = Object.values(models).filter((m) => m.family === family);
+  if (!served.length) return; // nothing listed (yet): keep what is there
+  const known = Object.fromEntries([...select.options].map((o) => [o.value, o.textContent]));
+  const current = select.value;
+  select.replaceChildren(...served.map((m) => {
+    const acc = m.metrics && m.metrics.accuracy;
+    const text = known[m.name] || (acc ? `${m.name} (${pct(acc)} on test)` : m.name);
+    return new Option(text, m.name, false, m.name === current);
+  }));
+  if (!served.some((m) => m.name === current)) select.selectedIndex = 0;
 }
 
 // ---------------------------------------------------------------- digits
@@ -341,7 +358,8 @@ const toPlane = (x, y, w, h) => [((x + EXTENT) / (2 * EXTENT)) * w, ((EXTENT - y
 const fromPlane = (px, py, w, h) => [(px / w) * 2 * EXTENT - EXTENT, EXTENT - (py / h) * 2 * EXTENT];
 
 function labelName(label) {
-  const names = models.points && models.points.labels;
+  const m = models[$("point-model").value];
+  const names = m && m.labels;
   return (names && names[label]) || `class ${label}`;
 }
 
@@ -353,7 +371,7 @@ async function loadRegions() {
   }
   pointsUi.busy();
   try {
-    const answer = await api("/predict/points", { json: { points: grid } });
+    const answer = await api("/predict/points", { json: { points: grid, model: $("point-model").value } });
     regions = Float32Array.from(answer.predictions, (p) => p.probabilities[1]);
     noteVersion(answer);
     pointsUi.done();
@@ -440,7 +458,7 @@ function drawPoint(ctx, px, py, colour, label) {
 async function addPoint(x, y) {
   pointsUi.busy();
   try {
-    const answer = await api("/predict/points", { json: { points: [[x, y]] } });
+    const answer = await api("/predict/points", { json: { points: [[x, y]], model: $("point-model").value } });
     const { label, probabilities } = answer.predictions[0];
     const pt = { x, y, label, p: probabilities[label] };
     points.push(pt);
@@ -484,6 +502,14 @@ plane.addEventListener("keydown", (e) => {
 });
 plane.addEventListener("focus", () => { cross.shown = plane.matches(":focus-visible"); drawPlane(); });
 plane.addEventListener("blur", () => { cross.shown = false; drawPlane(); });
+
+$("point-model").addEventListener("change", () => {
+  points.length = 0; // they were classified by the other model
+  $("point-list").replaceChildren();
+  $("point-readout").textContent = "No points yet.";
+  renderMeta();
+  loadRegions();
+});
 
 $("clear-points").addEventListener("click", () => {
   points.length = 0;

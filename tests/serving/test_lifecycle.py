@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from models import store
+from models.spec import SPECS
 from tests.serving.conftest import Service, live_server, settings_for
 
 pytestmark = pytest.mark.anyio
@@ -27,12 +28,9 @@ async def test_not_ready_without_models(tmp_path: Path) -> None:
     assert alive.status_code == 200
     assert ready.status_code == 503
     states = ready.json()["models"]
-    assert (
-        {n for n, s in states.items() if s["state"] == "failed"}
-        == set(states)
-        >= {"curve", "points", "mlp", "lenet"}
-    )
-    assert "no version" in ready.json()["models"]["curve"]["reason"]
+    assert set(states) == set(SPECS)  # every built-in model, none loadable
+    assert all(s["state"] == "failed" for s in states.values())
+    assert "no version" in states["curve"]["reason"]
     assert predict.status_code == 503 and predict.headers["retry-after"]
 
 

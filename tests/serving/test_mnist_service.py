@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from tests.serving.conftest import Service, settings_for
 from training.datasets import DataError, load_mnist
 
 pytestmark = [pytest.mark.anyio, pytest.mark.mnist]
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = Path(os.environ.get("MNIST_DATA_DIR", SHARED))  # as tests/conftest.py:mnist_dir
 
 
 @pytest.fixture(scope="module")

@@ -310,7 +310,7 @@ async def test_concurrent_mixed_requests_each_get_their_own_answer(svc: Service)
     """Many JSON and binary requests at once, through the batcher: each gets its own rows."""
     cases = []
     for i in range(24):
-        name = list(SPECS)[i % 4]
+        name = list(SPECS)[i % len(SPECS)]
         x = items(name, 1 + i % 5, seed=100 + i)
         if i % 2:
             inp = {**json_input(name, x), "parameters": {"binary_data_size": x.nbytes}}
