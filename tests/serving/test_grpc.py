@@ -335,6 +335,12 @@ def test_a_message_over_the_limit_is_resource_exhausted(
     assert client.infer("lenet", [infer_input("lenet", below)], headers=AUTH).as_numpy(
         "label"
     ).shape == (n - 2, 1)
+    # The limit holds for what a compressed message becomes, not what it was on the wire.
+    zeros = [infer_input("lenet", np.zeros((n, 1, 28, 28), np.float32))]
+    code, message = code_of(
+        client.infer, "lenet", zeros, headers=AUTH, compression_algorithm="gzip"
+    )
+    assert code == "StatusCode.RESOURCE_EXHAUSTED", message
 
 
 def test_keys(
