@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -29,9 +30,30 @@ from serving.grpc.servicer import Servicer
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
-HEALTH_POLL_S = 0.25  # how often readiness is copied into the health service
+HEALTH_POLL_S = 0.25  # how often readiness is pushed to Watch streams
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class ReadinessHealth(health.aio.HealthServicer):
+    """grpc.health.v1 whose status is the registry's readiness: read afresh by every Check (a
+    probe right after the models load sees SERVING), pushed to Watch streams by a poll."""
+
+    def __init__(self, ready: Callable[[], bool]) -> None:
+        super().__init__()
+        self.ready = ready
+        self.serving: bool | None = None
+
+    async def sync(self) -> None:
+        now = self.ready()
+        if now != self.serving:
+            self.serving = now
+            for service in ("", protos.SERVICE):
+                await self.set(service, SERVING if now else NOT_SERVING)  # ignored once stopping
+
+    async def Check(self, request: health_pb2.HealthCheckRequest, context: Any) -> Any:
+        await self.sync()
+        return await super().Check(request, context)
 
 
 def address(host: str, port: int) -> str:
@@ -52,7 +74,7 @@ class GrpcServer:
         )
         self.rpcs = Rpcs(settings, registry, name, version)
         protos.add_servicer(Servicer(self.rpcs), self.server)
-        self.health = health.aio.HealthServicer()
+        self.health = ReadinessHealth(lambda: registry().ready)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (protos.SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
@@ -61,23 +83,14 @@ class GrpcServer:
         self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._set_health(False)
+        await self.health.sync()
         await self.server.start()
         self._watch = asyncio.create_task(self._follow_readiness())
         log.info("gRPC inference protocol on %s", address(self.settings.host, self.port))
 
-    async def _set_health(self, ready: bool) -> None:
-        status = SERVING if ready else NOT_SERVING
-        for service in ("", protos.SERVICE):
-            await self.health.set(service, status)
-
     async def _follow_readiness(self) -> None:
-        ready = False
         while True:
-            now = self.registry().ready
-            if now != ready:
-                await self._set_health(now)
-                ready = now
+            await self.health.sync()
             await asyncio.sleep(HEALTH_POLL_S)
 
     async def stop(self, grace_s: float) -> None:

@@ -1,5 +1,6 @@
 """grpc.health.v1 follows the registry's readiness (what Kubernetes' gRPC readiness probe
-reads): NOT_SERVING while models load, SERVING once all are, NOT_SERVING again while stopping."""
+reads): NOT_SERVING while models load, SERVING once all are (at once, for the next probe),
+NOT_SERVING again while stopping; Watch streams follow."""
 
 from __future__ import annotations
 
@@ -37,11 +38,17 @@ def test_health_follows_readiness(tmp_path: Path) -> None:
                 return (await health.Check(request, timeout=5)).status
 
             seen.append(await status())
+            registry.ready = True  # a probe right after sees it, without waiting for a poll
+            seen.append(await status())
+            watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
+            registry.ready = False  # and a Watch stream is told within a poll
+            started = time.monotonic()
+            async for answer in watch:
+                if answer.status == NOT_SERVING:
+                    break
+            watch.cancel()
+            assert time.monotonic() - started < 4 * HEALTH_POLL_S
             registry.ready = True
-            deadline = time.monotonic() + 10 * HEALTH_POLL_S
-            while (now := await status()) != SERVING and time.monotonic() < deadline:
-                await asyncio.sleep(HEALTH_POLL_S / 5)
-            seen.append(now)
             stopping = asyncio.create_task(server.stop(2.0))
             await asyncio.sleep(0.05)
             try:
