@@ -19,7 +19,7 @@
 
 PYTRITON_VENV ?= .venv-pytriton
 
-.PHONY: bench-serve bench-overload bench-latency bench-attack bench-grpc
+.PHONY: bench-serve bench-overload bench-latency bench-attack bench-grpc bench-ab
 
 bench-serve: $(VENV)/.dev $(PYTRITON_VENV)/.ok
 	$(BIN)/python -m bench.serve_bench --pytriton-python $(PYTRITON_VENV)/bin/python $(ARGS)
@@ -40,3 +40,8 @@ $(PYTRITON_VENV)/.ok: pyproject.toml
 	$(PYTHON) -m venv $(PYTRITON_VENV)
 	$(PYTRITON_VENV)/bin/pip install -q -e '.[pytriton]'
 	touch $@
+
+# The hot path against a baseline checkout, alternating (issues 17 and 18: within 5 %):
+#   git worktree add /tmp/base <commit> && make bench-ab BASE=/tmp/base -> bench/results/ab-serve.md
+bench-ab: $(VENV)/.dev
+	$(BIN)/python -m bench.ab_serve --base $(BASE) $(ARGS)

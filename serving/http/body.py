@@ -11,6 +11,7 @@ from starlette.types import Message, Receive, Scope
 from serving.errors import ApiError, BodyTooLarge
 
 CLOSE = {"Connection": "close"}  # the rest of an unread body is not worth reading
+TOO_SLOW = "the request body came too slowly"
 
 
 def declared_length(scope: Scope) -> int | None:
@@ -31,20 +32,22 @@ def has_body(scope: Scope) -> bool:
 
 
 async def read_body(
-    scope: Scope, receive: Receive, limit: int, idle_s: float, total_s: float
+    scope: Scope, receive: Receive, limit: int, idle_s: float | None, total_s: float
 ) -> bytes:
     """The whole body, or 413 as soon as it is known to pass `limit` (from Content-Length,
     before a byte of it is read, so no `100 Continue` goes out for it), 408 when the client
-    pauses longer than `idle_s` or takes longer than `total_s` in all, 499 if it leaves."""
+    pauses longer than `idle_s` or takes longer than `total_s` in all, 499 if it leaves.
+
+    `idle_s` None: the server bounds the body's time itself (serving/http/protocol.py does,
+    at no cost to a body that came whole), so no timer is needed here."""
     declared = declared_length(scope)
     if declared is not None and declared > limit:
         raise BodyTooLarge(limit)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + total_s
+    deadline = 0.0 if idle_s is None else asyncio.get_running_loop().time() + total_s
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await _next(receive, min(idle_s, deadline - loop.time()))
+        message = await (receive() if idle_s is None else _next(receive, idle_s, deadline))
         if message["type"] == "http.disconnect":  # gone before it finished sending
             raise ApiError(499, "client closed the request")
         chunk = message.get("body", b"")
@@ -56,12 +59,13 @@ async def read_body(
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _next(receive: Receive, timeout_s: float) -> Message:
+async def _next(receive: Receive, idle_s: float, deadline: float) -> Message:
+    timeout_s = min(idle_s, deadline - asyncio.get_running_loop().time())
     try:
         async with asyncio.timeout(max(timeout_s, 0.0)):
             return await receive()
     except TimeoutError:
-        raise ApiError(408, "the request body came too slowly", "body", CLOSE) from None
+        raise ApiError(408, TOO_SLOW, "body", CLOSE) from None
 
 
 def replay(body: bytes, receive: Receive) -> Receive:

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.spec import specs_in
 from serving import metrics
+from serving.api.common import DISCONNECTED
 from serving.api.gates import OPEN, Gate, body_limit, gate_of
 from serving.errors import ApiError, error_response
 from serving.http.auth import Keys
@@ -97,6 +98,7 @@ class Ingress:
         self.routes = Routes(routes)
         self.keys = Keys(settings)
         self.specs = specs_in(settings.models_dir)
+        self.limits: dict[tuple[Gate, str | None], int] = {}  # body limits, worked out once
         self.max_in_flight = settings.max_in_flight
         self.in_flight = 0
         self.recorder = Recorder(settings.access_log)
@@ -144,8 +146,10 @@ class Ingress:
             if gate.admit:  # full already: not worth reading the body (or inviting it)
                 self._admit(scope)
             s = self.settings
-            limit = body_limit(gate, s, params.get("name"), self.specs)
-            body = await read_body(scope, receive, limit, s.body_idle_timeout_s, s.body_timeout_s)
+            # Under our own protocol the server bounds the body's time (see read_body).
+            idle_s = None if DISCONNECTED in scope.get("extensions", ()) else s.body_idle_timeout_s
+            limit = self._limit(gate, params.get("name"))
+            body = await read_body(scope, receive, limit, idle_s, s.body_timeout_s)
             if gate.admit:  # the slot itself is taken only once the body is in
                 self._admit(scope)
         except ApiError as e:
@@ -162,6 +166,13 @@ class Ingress:
         finally:
             self.in_flight -= 1
             metrics.IN_FLIGHT.dec()
+
+    def _limit(self, gate: Gate, model: str | None) -> int:
+        key = (gate, model if model in self.specs else None)
+        limit = self.limits.get(key)
+        if limit is None:
+            limit = self.limits[key] = body_limit(gate, self.settings, key[1], self.specs)
+        return limit
 
     def _admit(self, scope: Scope) -> None:
         """503 with Retry-After when max_in_flight predictions are already being answered."""

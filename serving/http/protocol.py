@@ -6,6 +6,8 @@
   Here bytes are fed to the parser only while the head fits its limit.
 - **A header timeout**: from the connection (or a request's first byte) to its last header;
   past it 408 and close. uvicorn has none until a first response (its keep-alive timeout).
+- **Body timeouts**: the longest gap between two pieces of a body, and the whole body's time;
+  past either, 408 and close. A body that came whole with its headers (most do) costs no timer.
 - **Bounds on connections**: past `max_connections` a new one is closed at once, and a client
   that pipelines more than MAX_PIPELINED requests without reading the answers is disconnected.
 - **JSON errors** for what the server itself refuses (malformed requests included), in the
@@ -36,6 +38,7 @@ from uvicorn.protocols.http import httptools_impl
 
 from serving.api.common import DISCONNECTED
 from serving.errors import JSON, error_body
+from serving.http.body import TOO_SLOW
 from serving.http.writes import JoinedWrites
 from serving.settings import Settings
 
@@ -53,8 +56,8 @@ class Refused(Exception):
         self.message = message
 
 
-def error_bytes(status: int, message: str) -> bytes:
-    body = error_body(message)
+def error_bytes(status: int, message: str, field: str | None = None) -> bytes:
+    body = error_body(message, field)
     phrase = http.HTTPStatus(status).phrase
     head = (
         f"HTTP/1.1 {status} {phrase}\r\ncontent-type: {JSON}\r\n"
@@ -97,6 +100,8 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         self.header_lines = 0
         self.refusal: Refused | None = None
         self.lingering = False
+        self.body_timer: asyncio.TimerHandle | None = None
+        self.body_started = self.last_body = 0.0
         self.head_timer: asyncio.TimerHandle | None = self.loop.call_later(
             self.limits.header_timeout_s, self._head_timed_out
         )
@@ -120,6 +125,12 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
                 self.head_bytes += len(data)
         if data and not self.transport.is_closing():
             super().data_received(data)
+        if not self.reading_head and self.body_timer is None and not self.transport.is_closing():
+            # A body still to come (most come whole, with their headers: no timer for them).
+            self.body_started = self.last_body = self.loop.time()
+            self.body_timer = self.loop.call_later(
+                self.limits.body_idle_timeout_s, self._body_check
+            )
 
     def eof_received(self) -> bool | None:
         if self.lingering:  # the client has stopped sending: done
@@ -165,9 +176,16 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         if len(self.pipeline) > MAX_PIPELINED:  # a client that sends and never reads
             self.transport.close()
 
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self.last_body = self.loop.time()
+
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self.reading_head = True  # what comes next is the next request's head
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
 
     # ---- answering -------------------------------------------------------------------------
     def on_response_complete(self) -> None:  # uvicorn calls this right after the last write
@@ -199,6 +217,23 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         else:  # nothing was asked: nothing to answer
             self.transport.close()
 
+    def _body_check(self) -> None:
+        """Past the idle gap or the whole body's time: 408, and the app hears a hang-up."""
+        self.body_timer = None
+        if self.reading_head or self.transport.is_closing():
+            return
+        now, s = self.loop.time(), self.limits
+        left = min(self.last_body + s.body_idle_timeout_s, self.body_started + s.body_timeout_s)
+        if left > now:
+            self.body_timer = self.loop.call_at(left, self._body_check)
+            return
+        cycle = self.cycle
+        if not cycle.response_started:
+            self.transport.write(error_bytes(408, TOO_SLOW, "body"))
+        cycle.disconnected = True  # what the app sends from now on goes nowhere
+        cycle.message_event.set()
+        self.transport.close()
+
     def _linger(self) -> bool:
         """Whether to keep reading (and dropping) for a moment before closing: when the client
         may still be sending the request being refused."""
@@ -217,9 +252,10 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
+        for timer in (self.head_timer, self.body_timer):
+            if timer is not None:
+                timer.cancel()
+        self.head_timer = self.body_timer = None
         try:  # every request not yet answered: the one running and any pipelined behind it
             for left in self.unanswered:
                 if not left.done():

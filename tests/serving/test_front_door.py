@@ -8,6 +8,7 @@ short timeouts so the tests stay quick.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -18,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from serving.api.gates import body_limit, predict_json
+from serving.app import create_app
 from serving.http.protocol import LINGER_S
 from serving.settings import Settings
-from tests.serving.conftest import live_server
+from tests.serving.conftest import live_server, settings_for
 
 HEAD_TIMEOUT = 1.0
 BODY_IDLE = 0.6
@@ -271,3 +273,42 @@ def test_readyz_says_per_model(port: int) -> None:
     status, _, body = ask(port, get("/readyz"))
     models = json.loads(body)["models"]
     assert status == 200 and models["lenet"] == {"state": "ready", "version": "1"}
+
+
+def test_under_another_server_the_front_door_bounds_the_body_itself(built_repo: Path) -> None:
+    """Without our protocol (Ray Serve's proxy, a test client) the body timeouts are the
+    front door's own: a body that stalls is answered 408 all the same."""
+
+    async def main() -> list[dict]:
+        app = create_app(settings_for(built_repo, body_idle_timeout_s=BODY_IDLE))
+        sent: list[dict] = []
+        calls = 0
+
+        async def receive() -> dict:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                return {"type": "http.request", "body": b'{"points"', "more_body": True}
+            await asyncio.sleep(3600)  # the rest never comes
+            return {}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/predict/points",
+            "headers": [(b"content-type", b"application/json")],
+            "query_string": b"",
+            "state": {},
+        }
+        async with app.router.lifespan_context(app):
+            started = time.monotonic()
+            await asyncio.wait_for(app(scope, receive, send), 10)
+            assert BODY_IDLE * 0.8 < time.monotonic() - started < BODY_IDLE + 1
+        return sent
+
+    sent = asyncio.run(main())
+    assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
+    assert json.loads(sent[1]["body"])["field"] == "body"

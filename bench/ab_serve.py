@@ -1,0 +1,100 @@
+"""A/B of the hot path: this checkout against another (e.g. the previous main), alternating.
+
+    git worktree add /tmp/base <commit>          # the baseline, any earlier commit
+    python -m bench.ab_serve --base /tmp/base    # -> bench/results/ab-serve.md
+
+Each round starts one server, warms it up, measures one digit per request with wrk at c=32
+(and the inference-protocol binary request), stops it, then does the same with the other;
+which one goes first alternates from round to round, so that a machine getting busier or
+quieter during the run weighs on both alike. Same pinning as bench/serve_bench.py (server on
+core 0, wrk on core 1), same bodies, same models (each checkout's own committed repository).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from bench import harness
+from bench.serve_bench import default_data_dir
+
+# `python -m serving` from the given checkout: its packages first on the path.
+RUN = (
+    "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "runpy.run_module('serving', run_name='__main__')"
+)
+
+
+def server(tree: Path, name: str, cores: harness.Cores, log_dir: Path) -> harness.Server:
+    argv = [sys.executable, "-c", RUN, str(tree), "--port", "{port}", "--threads", "1"]
+    argv += ["--models-dir", str(tree / "models" / "repository")]
+    probe = harness.Probe("/predict/points", b'{"points": [[1, 2]]}')
+    return harness.Server(name, argv, probe, cores, log_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.ab_serve", description=__doc__)
+    p.add_argument("--base", required=True, help="Checkout of the baseline (git worktree).")
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--data-dir", default=default_data_dir())
+    p.add_argument("--out", default=str(harness.ROOT / "bench" / "results" / "ab-serve.md"))
+    a = p.parse_args(argv)
+    harness.install_cleanup()
+    cores = harness.Cores.parse("0", "1")
+    start_load = harness.loadavg()
+    scratch = harness.scratch_dir("ab-serve-")
+    images = harness.mnist_digits(256, a.data_dir)
+    digit = harness.write_bodies(
+        scratch, "digit", [(harness.digits_json(images[i : i + 1]), {}) for i in range(256)], 1
+    )
+    v2 = harness.write_bodies(
+        scratch, "v2", [harness.v2_binary(images[i : i + 1]) for i in range(256)], 1
+    )
+    trees = {"base": Path(a.base).resolve(), "head": harness.ROOT}
+    work = {"digit": ("/predict/digits", digit), "v2": ("/v2/models/lenet/infer", v2)}
+    runs: dict[tuple[str, str], list[float]] = {(t, w): [] for t in trees for w in work}
+    p99: dict[tuple[str, str], list[float]] = {(t, w): [] for t in trees for w in work}
+    for r in range(a.rounds):
+        order = list(trees) if r % 2 == 0 else list(reversed(trees))
+        for label in order:
+            with harness.running(server(trees[label], label, cores, scratch)) as s:
+                for name, (path, bodies) in work.items():
+                    harness.wrk(s.url(path), bodies, a.connections, a.warmup, cores)
+                    res = harness.wrk(s.url(path), bodies, a.connections, a.duration, cores)
+                    if res.errors:
+                        print(f"{label} {name}: {res.error_detail()}", file=sys.stderr)
+                    runs[label, name].append(res.rps)
+                    p99[label, name].append(res.p99_ms)
+                    print(f"round {r + 1} {label:4} {name:5} {res.rps:8.0f} req/s", flush=True)
+    m = harness.machine()
+    lines = [
+        "# A/B of the hot path: this checkout (head) against a baseline, alternating",
+        "",
+        f"{m['date']}; {m['machine']}; {m['os']}; {m['packages']}; load {start_load} at start",
+        f"base: {trees['base']}; head: this checkout; {a.rounds} rounds, {a.duration:g} s "
+        f"windows after {a.warmup:g} s warm-up, c={a.connections}, one MNIST digit a request; "
+        f"{cores.label()}.",
+        "",
+        "| request | base req/s (median) | head req/s (median) | head / base | p99 base, head ms |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in work:
+        b, h = statistics.median(runs["base", name]), statistics.median(runs["head", name])
+        pb, ph = statistics.median(p99["base", name]), statistics.median(p99["head", name])
+        lines.append(f"| {name} | {b:,.0f} | {h:,.0f} | {h / b:.3f} | {pb:.1f}, {ph:.1f} |")
+    lines += ["", "Every round (req/s):", ""]
+    for (label, name), values in runs.items():
+        lines.append(f"- {label} {name}: " + ", ".join(f"{v:,.0f}" for v in values))
+    lines += ["", *harness.busy_note(start_load)]
+    Path(a.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
