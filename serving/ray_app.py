@@ -254,9 +254,17 @@ def app(settings: Settings | None = None, **options: Any) -> Application:
 
 
 def grpc_options(port: int) -> dict[str, Any] | None:
-    """Ray Serve's gRPC proxy on `port` with the inference service; None (no proxy) for 0."""
+    """Ray Serve's gRPC proxy on `port` with the inference service; None (no proxy) for 0.
+    Ray binds it on every interface ([::]), so without API keys say so."""
     if not port:
         return None
+    if not os.environ.get("SERVING_API_KEYS"):
+        log.warning(
+            "Ray's gRPC proxy listens on port %d of every interface, and no API key is set: "
+            "anyone who can reach this machine can use it; set SERVING_API_KEYS or "
+            "--grpc-port 0",
+            port,
+        )
     return {"port": port, "grpc_servicer_functions": [GRPC_SERVICER]}
 
 
@@ -272,7 +280,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--grpc-port",
         type=int,
         default=DEFAULT_GRPC_PORT,
-        help="Port of Ray's gRPC proxy (inference.GRPCInferenceService); 0: no gRPC.",
+        help="Port of Ray's gRPC proxy (inference.GRPCInferenceService); 0: no gRPC. Ray binds "
+        "it on every interface (it has no host setting for gRPC), whatever --host says.",
     )
     p.add_argument("--replicas", type=int, default=2, help="Fixed number of replicas.")
     p.add_argument("--min-replicas", type=int, help="Autoscale from this many (with --max).")
