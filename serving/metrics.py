@@ -2,11 +2,15 @@
 
 With several uvicorn workers, `python -m serving` sets PROMETHEUS_MULTIPROC_DIR before they start,
 each worker writes its samples there, and /metrics on any worker answers for all of them.
+
+Beside the service's own, Triton's per-model metrics under Triton's names and labels (model,
+version), fed by serving.engine.statistics: counters of requests and of cumulative microseconds.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -61,11 +65,55 @@ LOAD_SECONDS = Gauge(
 )
 
 
+TRITON_NAMES: list[str] = []
+
+
+def _triton(name: str, doc: str, *extra: str) -> Gauge:
+    """A Triton counter. Kept as a gauge summed over processes, which prometheus-client writes
+    under the exact name (a Counter would gain `_total`); render() declares it a counter, as
+    Triton does. Only ever increased (serving.engine.statistics adds what changed)."""
+    TRITON_NAMES.append(name)
+    return Gauge(name, doc, ["model", "version", *extra], multiprocess_mode="sum")
+
+
+NV_SUCCESS = _triton("nv_inference_request_success", "Number of successful inference requests")
+NV_FAILURE = _triton(
+    "nv_inference_request_failure", "Number of failed inference requests", "reason"
+)
+NV_COUNT = _triton("nv_inference_count", "Number of inferences performed (batch items)")
+NV_EXEC_COUNT = _triton("nv_inference_exec_count", "Number of model executions (batches)")
+NV_REQUEST_US = _triton(
+    "nv_inference_request_duration_us", "Cumulative inference request duration in microseconds"
+)
+NV_QUEUE_US = _triton(
+    "nv_inference_queue_duration_us", "Cumulative inference queuing duration in microseconds"
+)
+NV_INPUT_US = _triton(
+    "nv_inference_compute_input_duration_us",
+    "Cumulative compute input duration in microseconds",
+)
+NV_INFER_US = _triton(
+    "nv_inference_compute_infer_duration_us",
+    "Cumulative compute inference duration in microseconds",
+)
+NV_OUTPUT_US = _triton(
+    "nv_inference_compute_output_duration_us",
+    "Cumulative inference compute output duration in microseconds",
+)
+_RETYPE = [(f"# TYPE {n} gauge\n".encode(), f"# TYPE {n} counter\n".encode()) for n in TRITON_NAMES]
+# Called before each scrape (serving.engine.statistics flushes its counts into the metrics).
+BEFORE_SCRAPE: list[Callable[[], None]] = []
+
+
 async def render(_: Request) -> Response:
+    for hook in BEFORE_SCRAPE:
+        hook()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         data = generate_latest(registry)
     else:
         data = generate_latest()
+    for gauge, counter in _RETYPE:
+        data = data.replace(gauge, counter)
     return Response(data, media_type=CONTENT_TYPE_LATEST)

@@ -49,7 +49,7 @@ async def infer(
             watcher.cancel()
 
 
-def json_response(content: dict[str, Any], status: int = 200) -> Response:
+def json_response(content: dict[str, Any] | list[Any], status: int = 200) -> Response:
     return Response(
         orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
         status_code=status,

@@ -2,9 +2,10 @@
 
 Reads the JSON tensor form and Triton's binary tensor data extension (binary_data_size on
 inputs, the Inference-Header-Content-Length header; a header of 0 is a raw binary request),
-undoes Content-Encoding gzip/deflate, and applies the same value rules as /predict. The happy
-path is orjson + numpy: no Python loop ever walks the values. Every problem with a request is a
-400 whose `error` names the field (413/415 for the HTTP-level body size and encoding).
+undoes Content-Encoding gzip/deflate; the tensor itself (datatype, shape, every value) is checked
+and cast by serving.engine.tensors, the rules gRPC applies too. The happy path is orjson + numpy:
+no Python loop ever walks the values. Every problem with a request is a 400 whose `error` names
+the field (413/415 for the HTTP-level body size and encoding).
 """
 
 from __future__ import annotations
@@ -17,14 +18,9 @@ import numpy as np
 import orjson
 
 from models.spec import ModelSpec, Tensor
-from serving.api.v2_encode import (
-    DTYPES,
-    BadRequest,
-    InferRequest,
-    input_datatypes,
-    item_shapes,
-    outputs_of,
-)
+from serving.api.v2_encode import InferRequest
+from serving.engine import tensors
+from serving.engine.tensors import DTYPES, BadRequest, check_batch, outputs_of
 from serving.errors import ApiError, BodyTooLarge
 
 
@@ -122,17 +118,10 @@ def _raw_request(body: memoryview, spec: ModelSpec, max_items: int) -> InferRequ
             "body",
         )
     n = len(body) // size
-    _check_batch(n, max_items, "body")
-    arr = np.frombuffer(body, DTYPES["FP32"]).reshape(n, *spec.input.shape)
-    x = _finish(arr, [n, *spec.input.shape], spec, "body")
+    check_batch(n, max_items, "body")
+    arr = np.frombuffer(body, DTYPES["FP32"])
+    x = tensors.to_model(arr, "FP32", [n, *spec.input.shape], spec, "body")
     return InferRequest(x, [(t, True) for t in outputs_of(spec)])
-
-
-def _check_batch(n: int, max_items: int, field: str) -> None:
-    if n < 1:
-        raise BadRequest("the batch dimension must be at least 1", field)
-    if n > max_items:
-        raise BadRequest(f"a batch of {n} is more than the limit of {max_items}; split it", field)
 
 
 def _inputs(
@@ -151,30 +140,15 @@ def _inputs(
     if len(inputs) > 1:
         raise BadRequest(f"input {name!r} is given {len(inputs)} times", "inputs")
     t, field = inputs[0], "inputs[0]"
-    shape = t.get("shape")
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise BadRequest("expected a list of non-negative integers", f"{field}.shape")
-    accepted = item_shapes(spec)
-    if not shape or tuple(shape[1:]) not in accepted:
-        options = " or ".join(str(["N", *s]).replace("'", "") for s in accepted)
-        raise BadRequest(
-            f"shape {shape} does not fit {name!r}: expected {options}", f"{field}.shape"
-        )
-    _check_batch(shape[0], max_items, f"{field}.shape")
-    datatype = t.get("datatype")
-    if datatype not in input_datatypes(spec):
-        raise BadRequest(
-            f"datatype {datatype!r} is not accepted for {name!r}: "
-            f"use {' or '.join(input_datatypes(spec))}",
-            f"{field}.datatype",
-        )
+    datatype, shape = t.get("datatype"), t.get("shape")
+    dtype = tensors.check_input(datatype, shape, spec, max_items, field)
     params = _object(t.get("parameters"), f"{field}.parameters")
     if "shared_memory_region" in params:
         raise BadRequest("the shared-memory extension is not supported", f"{field}.parameters")
-    dtype, count = DTYPES[datatype], math.prod(shape)
+    count = math.prod(shape)
     size = params.get("binary_data_size")
     if size is None:
-        arr = _json_data(t, datatype, shape, count, f"{field}.data")
+        arr = _json_data(t, f"{field}.data")
         used = 0
     else:
         where = f"{field}.parameters.binary_data_size"
@@ -199,12 +173,12 @@ def _inputs(
         raise BadRequest(
             f"binary data is longer than declared: {len(binary) - used} byte(s) left over", "body"
         )
-    return _finish(arr.reshape(shape), shape, spec, f"{field}.data")
+    return tensors.to_model(arr, datatype, shape, spec, f"{field}.data")
 
 
-def _json_data(
-    t: dict[str, Any], datatype: str, shape: list[int], count: int, field: str
-) -> np.ndarray:
+def _json_data(t: dict[str, Any], field: str) -> np.ndarray:
+    """The JSON numbers as numpy holds them (int64, uint64 or float64): tensors.to_model checks
+    that they are values of the declared datatype."""
     data = t.get("data")
     if not isinstance(data, list):
         raise BadRequest("expected a list of numbers (or binary_data_size)", field)
@@ -212,40 +186,7 @@ def _json_data(
         arr = np.asarray(data)
     except (ValueError, TypeError, OverflowError):
         raise BadRequest("expected numbers nested as a regular array", field) from None
-    kinds = "iuf" if datatype == "FP32" else "iu"
-    if arr.dtype.kind not in kinds:
-        what = "numbers" if datatype == "FP32" else "integers"
-        raise BadRequest(f"expected {datatype} data: {what} only", field)
-    if arr.size != count or (arr.ndim != 1 and list(arr.shape) != shape):
-        raise BadRequest(
-            f"holds {arr.size} values in shape {list(arr.shape)}; shape {shape} needs {count}, "
-            "flat or nested as the shape",
-            field,
-        )
-    if datatype == "UINT8" and (arr.min() < 0 or arr.max() > 255):
-        raise BadRequest("UINT8 values must be 0-255", field)
     return arr
-
-
-def _finish(arr: np.ndarray, shape: list[int], spec: ModelSpec, field: str) -> np.ndarray:
-    """The tensor as a fresh float32 batch, checked like /predict checks its inputs."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        x = arr.astype(np.float32).reshape(shape[0], *spec.input.shape)
-    if spec.value_range is None:
-        if np.isfinite(x).all():
-            return x
-        lo, hi = -np.inf, np.inf
-    else:  # NaN fails both comparisons, infinities fail one: min/max alone check everything
-        lo, hi = spec.value_range
-        if x.min() >= lo and x.max() <= hi:
-            return x
-    finite = bool(np.isfinite(x).all())
-    first = int(np.flatnonzero(~np.isfinite(x) if not finite else (x < lo) | (x > hi))[0])
-    value = float(x.reshape(-1)[first])
-    where = f"value {value:g} at {[int(i) for i in np.unravel_index(first, shape)]}"
-    if not finite:
-        raise BadRequest(f"{where} is not a finite number", field)
-    raise BadRequest(f"{where} is outside {lo:g}-{hi:g}", field)
 
 
 def _outputs(requested: object, spec: ModelSpec, default: bool) -> list[tuple[Tensor, bool]]:

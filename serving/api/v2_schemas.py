@@ -1,7 +1,7 @@
 """Pydantic models of the inference protocol's bodies: the OpenAPI schema of /v2 and its examples.
 
 Only documentation: the infer endpoint reads its body with serving.protocol (orjson + numpy).
-Every example is generated from models.spec through serving.api.v2_encode, so it is what the server
+Every example is generated from models.spec through serving.engine, so it is what the server
 really accepts and answers (the tests post each one).
 """
 
@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.spec import LENET, POINTS, SPECS, ModelSpec
 from serving.api import v2_encode
+from serving.engine.model_config import EXTENSIONS, model_metadata
+from serving.engine.tensors import DTYPES, PIXELS, outputs_of
 from serving.errors import JSON
 
 Parameters = dict[str, str | int | float | bool]
@@ -23,7 +25,7 @@ Parameters = dict[str, str | int | float | bool]
 def example_request(spec: ModelSpec, n: int = 1) -> dict[str, Any]:
     """A JSON inference request for `spec`: n copies of its example item, nested as the shape."""
     x = np.repeat(spec.example()[None], n, axis=0)
-    data = x.astype(int) if spec.value_range == v2_encode.PIXELS else x
+    data = x.astype(int) if spec.value_range == PIXELS else x
     return {
         "id": f"{spec.name}-1",
         "inputs": [
@@ -34,14 +36,14 @@ def example_request(spec: ModelSpec, n: int = 1) -> dict[str, Any]:
                 "data": data.tolist(),
             }
         ],
-        "outputs": [{"name": t.name} for t in v2_encode.outputs_of(spec)],
+        "outputs": [{"name": t.name} for t in outputs_of(spec)],
     }
 
 
 def example_response(spec: ModelSpec) -> dict[str, Any]:
     """What the server answers to example_request(spec), with made-up model outputs."""
     req = v2_encode.InferRequest(
-        np.zeros(0), [(t, False) for t in v2_encode.outputs_of(spec)], f"{spec.name}-1"
+        np.zeros(0), [(t, False) for t in outputs_of(spec)], f"{spec.name}-1"
     )
     y = np.full((1, spec.output.size), 1 / spec.output.size, np.float32)
     if spec.is_classifier:
@@ -54,9 +56,7 @@ def example_response(spec: ModelSpec) -> dict[str, Any]:
 class ServerMetadata(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [
-                {"name": "starter-serve", "version": "0.1.0", "extensions": v2_encode.EXTENSIONS}
-            ]
+            "examples": [{"name": "starter-serve", "version": "0.1.0", "extensions": EXTENSIONS}]
         }
     )
 
@@ -85,9 +85,7 @@ class MetadataTensor(BaseModel):
 
 
 class ModelMetadata(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [v2_encode.model_metadata(LENET, 1, "onnx")]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [model_metadata(LENET, 1, "onnx")]})
 
     name: str
     versions: list[str] = Field(description="Only the version being served.")
@@ -99,7 +97,10 @@ class ModelMetadata(BaseModel):
 class RequestInput(BaseModel):
     name: str
     shape: list[int] = Field(description="[N, *item shape]; N is the batch size.")
-    datatype: str = Field(description="FP32; the digit models also take UINT8.")
+    datatype: str = Field(
+        description=f"Any numeric datatype ({', '.join(DTYPES)}), cast to the model's FP32 "
+        "when every value fits it."
+    )
     parameters: Parameters | None = Field(
         None, description="binary_data_size: the tensor follows the JSON as raw bytes."
     )
@@ -182,3 +183,86 @@ def infer_body() -> dict[str, Any]:
             },
         }
     }
+
+
+# ---- Triton's extensions: model configuration, statistics, model repository ------------------
+class ConfigTensor(BaseModel):
+    name: str
+    data_type: str = Field(examples=["TYPE_FP32"], description="Triton's TYPE_* name.")
+    dims: list[int] = Field(examples=[[1, 28, 28]], description="Per item: no batch axis.")
+
+
+class ModelConfig(BaseModel):
+    """Triton's ModelConfig (model_config.proto), as Triton's JSON writes it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    platform: str = Field(examples=["onnxruntime_onnx"])
+    backend: str = Field(examples=["onnxruntime"])
+    max_batch_size: int = Field(examples=[64])
+    input: list[ConfigTensor]
+    output: list[ConfigTensor]
+    version_policy: dict[str, Any]
+    instance_group: list[dict[str, Any]]
+    dynamic_batching: dict[str, Any] | None = Field(
+        None, description="max_queue_delay_microseconds: the batcher's wait; absent: no batching."
+    )
+
+
+class Duration(BaseModel):
+    count: int = Field(ge=0)
+    ns: int = Field(ge=0, description="Cumulative nanoseconds.")
+
+
+class InferStats(BaseModel):
+    success: Duration
+    fail: Duration
+    queue: Duration
+    compute_input: Duration
+    compute_infer: Duration
+    compute_output: Duration
+    cache_hit: Duration
+    cache_miss: Duration
+
+
+class BatchStats(BaseModel):
+    batch_size: int
+    compute_input: Duration
+    compute_infer: Duration
+    compute_output: Duration
+
+
+class ModelStats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    version: str
+    last_inference: int = Field(description="Milliseconds since the epoch; 0: none yet.")
+    inference_count: int = Field(description="Inputs computed (each item of a batch counts).")
+    execution_count: int = Field(description="Model executions (batches).")
+    inference_stats: InferStats
+    batch_stats: list[BatchStats]
+
+
+class ModelStatsResponse(BaseModel):
+    model_stats: list[ModelStats]
+
+
+class RepositoryModel(BaseModel):
+    name: str
+    version: str
+    state: str = Field(examples=["READY"], description="READY, LOADING or UNAVAILABLE.")
+    reason: str = Field(description="Why it is unavailable; empty otherwise.")
+
+
+def repository_body(ready: bool = False, *parameters: str) -> dict[str, Any]:
+    """openapi_extra of a repository request: an optional JSON object, with these parameters."""
+    params = {p: {"type": "boolean"} for p in parameters}
+    properties: dict[str, Any] = {
+        "parameters": {"type": "object", "properties": params, "additionalProperties": False}
+    }
+    if ready:
+        properties["ready"] = {"type": "boolean", "description": "Only the ready models."}
+    schema = {"type": "object", "properties": properties}
+    return {"requestBody": {"required": False, "content": {"application/json": {"schema": schema}}}}

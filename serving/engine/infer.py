@@ -6,18 +6,21 @@
 (`gone` completes: the queued work is dropped, never computed), when the queue is full (503),
 or when the answer takes longer than the timeout (504; the model itself is left alone). It knows
 nothing of HTTP or gRPC: each protocol tells it of a hang-up through `gone`, and maps the
-ApiError it may raise to its own status codes.
+ApiError it may raise to its own status codes. Each request counts as a success or a failure
+(with Triton's reason) in the model's statistics, with its time here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 
 from serving import metrics
 from serving.engine.batching import Overloaded
 from serving.engine.registry import Entry
+from serving.engine.statistics import BACKEND, CANCELED, OTHER, REASON_OF_STATUS
 from serving.errors import ApiError
 
 
@@ -31,14 +34,26 @@ async def infer(
 ) -> np.ndarray:
     """x through the model's batcher: the answer rows, or 503 (full), 504 (slow), 499 (gone),
     or `bad_input` naming the first item the model has no finite answer for."""
-    y = await _run(entry, x, timeout_s, gone)
-    if not np.isfinite(y).all():
-        i = int(np.argmin(np.isfinite(y).reshape(len(y), -1).all(axis=1)))
-        raise ApiError(
-            bad_input,
-            "the model's answer overflowed for these values: send numbers of a sensible size",
-            f"{field}[{i}]",
-        )
+    started = time.perf_counter_ns()
+    try:
+        y = await _run(entry, x, timeout_s, gone)
+        if not np.isfinite(y).all():
+            i = int(np.argmin(np.isfinite(y).reshape(len(y), -1).all(axis=1)))
+            raise ApiError(
+                bad_input,
+                "the model's answer overflowed for these values: send numbers of a sensible size",
+                f"{field}[{i}]",
+            )
+    except ApiError as e:
+        entry.stats.fail(time.perf_counter_ns() - started, REASON_OF_STATUS.get(e.status, OTHER))
+        raise
+    except asyncio.CancelledError:
+        entry.stats.fail(time.perf_counter_ns() - started, CANCELED)
+        raise
+    except Exception:  # the model itself failed
+        entry.stats.fail(time.perf_counter_ns() - started, BACKEND)
+        raise
+    entry.stats.success(time.perf_counter_ns() - started)
     return y
 
 

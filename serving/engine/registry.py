@@ -4,7 +4,9 @@ State lives on disk (the model repository); this object only holds what this pro
 from it. A load verifies the files against the card's SHA-256, builds the runner, and runs the
 spec's example input through it before the new version replaces the old one. A failed load
 leaves the old version serving and is reported by name. Requests hold the entry they started
-with, so a reload never changes the model under a request in flight.
+with, so a reload never changes the model under a request in flight. An unload stops serving a
+model until it is loaded again (the model-repository extension); the statistics of each version
+last as long as the registry.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from models.spec import ModelSpec, specs_in
 from serving import metrics
 from serving.engine.backends import Runner, default_threads, files_for, make_runner
 from serving.engine.batching import Batcher
+from serving.engine.statistics import ModelStatistics, forget
 from serving.errors import ApiError, redact_paths
 from serving.settings import Settings, resolve_device
 
@@ -39,6 +42,7 @@ class Entry:
     runner: Runner
     batcher: Batcher
     load_seconds: float
+    stats: ModelStatistics
     loaded_at: float = field(default_factory=time.time)
 
     def describe(self) -> dict[str, Any]:
@@ -67,6 +71,8 @@ class Registry:
         self.failures: dict[str, str] = {}
         self.loading: set[str] = set()
         self.refused: dict[str, int | None] = {}  # the version each model last refused
+        self.unloaded: set[str] = set()  # unloaded on request: not served until loaded again
+        self.statistics: dict[tuple[str, int], ModelStatistics] = {}
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, len(settings.models)), thread_name_prefix="infer"
         )
@@ -87,7 +93,9 @@ class Registry:
             raise ApiError(422, f"model {name!r} does not answer {family}", "model")
         entry = self.entries.get(name)
         if entry is None:
-            reason = self.failures.get(name, "still loading")
+            reason = self.failures.get(name) or (
+                "unloaded; load it to serve it again" if name in self.unloaded else "still loading"
+            )
             raise ApiError(
                 503,
                 f"model {name!r} is not available: {reason}",
@@ -96,14 +104,29 @@ class Registry:
             )
         return entry
 
+    def get_version(self, name: str, version: str | None) -> Entry:
+        """The entry serving `name`, if `version` (a protocol's version string) is the one
+        served or None; an unknown version is 404, as the protocol asks."""
+        entry = self.get(name)
+        if version is not None and version != str(entry.version):
+            raise ApiError(
+                404,
+                f"model {name!r} has no version {version!r} (serving {entry.version})",
+                "version",
+            )
+        return entry
+
     def states(self) -> dict[str, dict[str, str]]:
-        """Per configured model: "ready" (with its version), "loading" or "failed" (with the
-        reason); a serving model whose newer version was refused also says why."""
+        """Per configured model: "ready" (with its version), "unloaded" (on request), "loading"
+        or "failed" (with the reason); a serving model whose newer version was refused also
+        says why."""
         out: dict[str, dict[str, str]] = {}
         for name in self.settings.models:
             entry, reason = self.entries.get(name), self.failures.get(name)
             if entry is not None:
                 out[name] = {"state": "ready", "version": str(entry.version)}
+            elif name in self.unloaded and reason is None:
+                out[name] = {"state": "unloaded"}
             else:
                 out[name] = {"state": "loading" if reason is None else "failed"}
             if reason is not None:
@@ -112,7 +135,10 @@ class Registry:
 
     @property
     def ready(self) -> bool:
-        return bool(self.settings.models) and all(n in self.entries for n in self.settings.models)
+        """Every configured model is served, but those unloaded on purpose (as Triton's
+        readiness counts only the models meant to be loaded)."""
+        wanted = [n for n in self.settings.models if n not in self.unloaded]
+        return bool(wanted) and all(n in self.entries for n in wanted)
 
     # ---- loading ------------------------------------------------------------------------
     def _build(self, name: str, version: int | None) -> tuple[Runner, Path, dict[str, Any], int]:
@@ -156,19 +182,24 @@ class Registry:
                 raise
             finally:
                 self.loading.discard(name)
+            stats = self.statistics.get((name, ver))
+            if stats is None:
+                stats = self.statistics[name, ver] = ModelStatistics(name, ver)
             entry = Entry(
                 self.specs[name],
                 ver,
                 folder,
                 card,
                 runner,
-                self._batcher(name, runner),
+                self._batcher(name, runner, stats),
                 time.perf_counter() - started,
+                stats,
             )
             entry.batcher.start()
             old = self.entries.get(name)
             self.entries[name] = entry  # the swap: new requests see the new version from here
             self.failures.pop(name, None)
+            self.unloaded.discard(name)
             if old is not None:
                 metrics.MODEL_INFO.remove(
                     name, str(old.version), old.runner.backend, old.runner.device
@@ -187,7 +218,19 @@ class Registry:
                 await old.batcher.close()  # requests already queued finish on the old version
             return entry
 
-    def _batcher(self, name: str, runner: Runner) -> Batcher:
+    async def unload(self, name: str) -> None:
+        """Stop serving `name`: new requests are answered 503 until it is loaded again; those
+        already queued finish on it. Unloading a model not served changes nothing."""
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            self.unloaded.add(name)
+            old = self.entries.pop(name, None)
+            if old is None:
+                return
+            metrics.MODEL_INFO.remove(name, str(old.version), old.runner.backend, old.runner.device)
+            log.info("model %s version %s unloaded", name, old.version)
+            await old.batcher.close()
+
+    def _batcher(self, name: str, runner: Runner, stats: ModelStatistics) -> Batcher:
         s = self.settings
         inference, batch = metrics.INFERENCE.labels(name), metrics.BATCH.labels(name)
 
@@ -204,6 +247,7 @@ class Registry:
             merge=s.batching,
             on_batch=on_batch,
             on_queue=metrics.QUEUE.labels(name).set,
+            statistics=stats,
         )
 
     async def reload(self, names: list[str]) -> dict[str, dict[str, str]]:
@@ -232,6 +276,8 @@ class Registry:
         while True:
             await asyncio.sleep(self.settings.watch_interval_s)
             for name in self.settings.models:
+                if name in self.unloaded:  # until someone loads it again
+                    continue
                 newest = (store.versions(self.settings.models_dir, name) or [None])[-1]
                 current = self.entries.get(name)
                 if newest is None or self.refused.get(name) == newest:
@@ -246,5 +292,7 @@ class Registry:
     async def close(self) -> None:
         for entry in list(self.entries.values()):
             await entry.batcher.close()
+        for stats in self.statistics.values():
+            forget(stats)
         self._executor.shutdown(wait=False)
         self._load_executor.shutdown(wait=False)

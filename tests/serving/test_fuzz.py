@@ -39,7 +39,7 @@ def fuzz(url: str, keyed: bool) -> tuple[int, list[str]]:
         @given(case=operation.as_strategy())
         def run(case: schemathesis.Case) -> None:
             headers = {}
-            if case.path.startswith("/admin"):
+            if case.path.startswith(("/admin", "/v2/repository")):
                 headers = {"authorization": f"Bearer {ADMIN}"}
             elif keyed:  # a third each: the right key, a wrong one, none
                 choice = (KEY, "wrong", None)[hash(repr(case.body)) % 3]

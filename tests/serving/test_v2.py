@@ -109,7 +109,12 @@ async def test_server_health_and_metadata(svc: Service) -> None:
     assert meta == {
         "name": "starter-serve",
         "version": "0.1.0",
-        "extensions": ["binary_tensor_data"],
+        "extensions": [
+            "binary_tensor_data",
+            "model_configuration",
+            "statistics",
+            "model_repository",
+        ],
     }
     live, ready = await c.get("/v2/health/live"), await c.get("/v2/health/ready")
     assert (live.status_code, live.json()) == (200, {"live": True})
@@ -374,8 +379,9 @@ BAD: dict[str, tuple[bytes, dict[str, str]]] = {
     "unknown input name": (J({"inputs": [_lenet(name="input-0")]}), {}),
     "input without name": (J({"inputs": [_lenet(name=None)]}), {}),
     "input given twice": (J({"inputs": [_lenet(), _lenet()]}), {}),
-    "datatype INT32": (J({"inputs": [_lenet(datatype="INT32")]}), {}),
-    "datatype FP64": (J({"inputs": [_lenet(datatype="FP64")]}), {}),
+    "datatype BOOL": (J({"inputs": [_lenet(datatype="BOOL")]}), {}),
+    "datatype BYTES": (J({"inputs": [_lenet(datatype="BYTES")]}), {}),
+    "INT32 floats": (J({"inputs": [_lenet(datatype="INT32", data=[1.5] * 784)]}), {}),
     "datatype lowercase": (J({"inputs": [_lenet(datatype="fp32")]}), {}),
     "datatype missing": (J({"inputs": [_lenet(datatype=None)]}), {}),
     "shape missing": (J({"inputs": [_lenet(shape=None)]}), {}),
@@ -499,6 +505,14 @@ async def test_openapi_examples_work(svc: Service) -> None:
         "/v2/models/{name}/versions/{version}/ready",
         "/v2/models/{name}/infer",
         "/v2/models/{name}/versions/{version}/infer",
+        "/v2/models/{name}/config",
+        "/v2/models/{name}/versions/{version}/config",
+        "/v2/models/{name}/stats",
+        "/v2/models/{name}/versions/{version}/stats",
+        "/v2/models/stats",
+        "/v2/repository/index",
+        "/v2/repository/models/{name}/load",
+        "/v2/repository/models/{name}/unload",
     }
     assert (
         "$ref"

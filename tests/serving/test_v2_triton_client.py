@@ -12,7 +12,7 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from models.spec import SPECS
-from serving.api.v2_encode import outputs_of
+from serving.engine.tensors import outputs_of
 from tests.serving.test_v2 import items
 
 NAMES = list(SPECS)
@@ -59,7 +59,9 @@ def test_server_health_and_metadata(client: triton.InferenceServerClient) -> Non
     assert client.is_server_live()
     assert client.is_server_ready()
     meta = client.get_server_metadata()
-    assert meta["name"] == "starter-serve" and "binary_tensor_data" in meta["extensions"]
+    assert meta["name"] == "starter-serve"
+    for extension in ("binary_tensor_data", "model_configuration", "statistics"):
+        assert extension in meta["extensions"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -143,7 +145,7 @@ def test_bad_requests_are_400(client: triton.InferenceServerClient) -> None:
     x = items("lenet", 1, seed=13)
     wrong = [
         inputs_for("lenet", x.reshape(1, 784)[:, :700].copy(), True),  # shape
-        inputs_for("lenet", x.astype(np.int32), True, "INT32"),  # datatype
+        inputs_for("lenet", x > 0, True, "BOOL"),  # datatype
         [triton.InferInput("input-0", [1, 784], "FP32")],  # name
     ]
     wrong[2][0].set_data_from_numpy(x.reshape(1, 784))
@@ -156,3 +158,33 @@ def test_bad_requests_are_400(client: triton.InferenceServerClient) -> None:
             "lenet", inputs_for("lenet", x, True), outputs=[triton.InferRequestedOutput("nope")]
         )
     assert e.value.status() == "400"
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float16, np.int32, np.int64, np.uint16])
+def test_numpy_arrays_of_other_dtypes(
+    client: triton.InferenceServerClient, server: str, binary: bool, dtype: type
+) -> None:
+    """A client's numpy default is float64: tritonclient sends it as FP64, and it is cast."""
+    from tritonclient.utils import np_to_triton_dtype
+
+    x = items("lenet", 2, seed=14)
+    result = client.infer(
+        "lenet", inputs_for("lenet", x.astype(dtype), binary, np_to_triton_dtype(dtype))
+    )
+    check("lenet", result, predict(server, "lenet", x))
+
+
+def test_bf16(client: triton.InferenceServerClient, server: str) -> None:
+    """tritonclient sends BF16 from ml_dtypes.bfloat16 arrays; 0-255 are exact BF16 values."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = items("mlp", 2, seed=15)
+    result = client.infer("mlp", inputs_for("mlp", x.astype(ml_dtypes.bfloat16), True, "BF16"))
+    check("mlp", result, predict(server, "mlp", x))
+
+
+def test_values_that_fp32_cannot_take_are_400(client: triton.InferenceServerClient) -> None:
+    for x in (np.array([[np.nan, 1.0]]), np.array([[1e39, 1.0]])):
+        with pytest.raises(InferenceServerException) as e:
+            client.infer("points", inputs_for("points", x, True, "FP64"))
+        assert e.value.status() == "400" and "inputs[0].data" in e.value.message()
