@@ -1,55 +1,35 @@
 """A ModelInferRequest to the model's float32 batch and the outputs asked for.
 
 The input comes as typed `contents` (the field of its datatype) or as `raw_input_contents`
-(little-endian, row-major bytes); any numeric datatype, cast to what the model takes by the
-same rule as over REST. Every problem is a 400 (INVALID_ARGUMENT) naming the field.
+(little-endian, row-major bytes); the datatype, shape and values are checked, and cast to what
+the model takes, by the engine's one rule for both protocols (serving/engine/tensors.py). Every
+problem is a 400 (INVALID_ARGUMENT) naming the field.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from models.spec import ModelSpec, Tensor
-from serving.errors import ApiError
-from serving.grpc.interim import model_input, outputs_of
+from serving.engine.tensors import BadRequest, check_input, outputs_of, to_model
 from serving.grpc.protos import service_pb2 as pb
 
-DTYPES = {
-    "BOOL": np.dtype("?"),
-    "UINT8": np.dtype("u1"),
-    "UINT16": np.dtype("<u2"),
-    "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"),
-    "INT8": np.dtype("i1"),
-    "INT16": np.dtype("<i2"),
-    "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"),
-    "FP16": np.dtype("<f2"),
-    "FP32": np.dtype("<f4"),
-    "FP64": np.dtype("<f8"),
+# The InferTensorContents field that carries each datatype, and the numpy type its values take
+# there (FP16 and BF16 have none: raw only).
+CONTENTS: dict[str, tuple[str, np.dtype]] = {
+    "UINT8": ("uint_contents", np.dtype(np.uint32)),
+    "UINT16": ("uint_contents", np.dtype(np.uint32)),
+    "UINT32": ("uint_contents", np.dtype(np.uint32)),
+    "UINT64": ("uint64_contents", np.dtype(np.uint64)),
+    "INT8": ("int_contents", np.dtype(np.int32)),
+    "INT16": ("int_contents", np.dtype(np.int32)),
+    "INT32": ("int_contents", np.dtype(np.int32)),
+    "INT64": ("int64_contents", np.dtype(np.int64)),
+    "FP32": ("fp32_contents", np.dtype(np.float32)),
+    "FP64": ("fp64_contents", np.dtype(np.float64)),
 }
-# The InferTensorContents field that carries each datatype (FP16 has none: raw only).
-CONTENTS = {
-    "BOOL": "bool_contents",
-    "UINT8": "uint_contents",
-    "UINT16": "uint_contents",
-    "UINT32": "uint_contents",
-    "UINT64": "uint64_contents",
-    "INT8": "int_contents",
-    "INT16": "int_contents",
-    "INT32": "int_contents",
-    "INT64": "int64_contents",
-    "FP32": "fp32_contents",
-    "FP64": "fp64_contents",
-}
-
-
-class BadRequest(ApiError):
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(400, message, field)
 
 
 @dataclass
@@ -58,14 +38,6 @@ class Request:
     outputs: list[Tensor]  # what to answer, in order
     raw: bool  # answer in raw_output_contents (the request used raw_input_contents)
     timeout_s: float | None = None  # the request's own `timeout` parameter
-
-
-def item_shapes(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
-    """Accepted per-item shapes, as over REST: the spec's, without leading 1s, or flat."""
-    shape = squeezed = spec.input.shape
-    while squeezed and squeezed[0] == 1:
-        squeezed = squeezed[1:]
-    return tuple(dict.fromkeys((shape, squeezed, (math.prod(shape),))))
 
 
 def parse(request: pb.ModelInferRequest, spec: ModelSpec, max_items: int) -> Request:
@@ -80,36 +52,18 @@ def parse(request: pb.ModelInferRequest, spec: ModelSpec, max_items: int) -> Req
     if "shared_memory_region" in t.parameters:
         raise BadRequest("the shared-memory extension is not supported", f"{field}.parameters")
     shape = list(t.shape)
-    accepted = item_shapes(spec)
-    if not shape or shape[0] < 0 or tuple(shape[1:]) not in accepted:
-        options = " or ".join(str(["N", *s]).replace("'", "") for s in accepted)
-        raise BadRequest(
-            f"shape {shape} does not fit {name!r}: expected {options}", f"{field}.shape"
-        )
-    if not 1 <= shape[0] <= max_items:
-        raise BadRequest(
-            f"a batch of {shape[0]} is outside 1-{max_items}; split it", f"{field}.shape"
-        )
-    dtype = DTYPES.get(t.datatype)
-    if dtype is None:
-        raise BadRequest(
-            f"datatype {t.datatype!r} is not a numeric datatype of the protocol "
-            f"({', '.join(DTYPES)})",
-            f"{field}.datatype",
-        )
-    count = math.prod(shape)
+    dtype = check_input(t.datatype, shape, spec, max_items, field)
     raw = len(request.raw_input_contents) > 0
-    arr = _raw(request, t, dtype, shape, count) if raw else _typed(t, dtype, count, field)
-    x = model_input(arr.reshape(shape), t.datatype, shape, spec, max_items, f"{field}.contents")
+    if raw:
+        arr, where = _raw(request, t, dtype), "raw_input_contents[0]"
+    else:
+        arr, where = _typed(t, field)
+    x = to_model(arr, t.datatype, shape, spec, where)
     return Request(x, _outputs(request, spec), raw, _timeout(request))
 
 
 def _raw(
-    request: pb.ModelInferRequest,
-    t: pb.ModelInferRequest.InferInputTensor,
-    dtype: np.dtype,
-    shape: list[int],
-    count: int,
+    request: pb.ModelInferRequest, t: pb.ModelInferRequest.InferInputTensor, dtype: np.dtype
 ) -> np.ndarray:
     if len(request.raw_input_contents) != 1:
         raise BadRequest(
@@ -119,35 +73,22 @@ def _raw(
     if t.HasField("contents"):
         raise BadRequest("give contents or raw_input_contents, not both", "inputs[0].contents")
     data = request.raw_input_contents[0]
+    count = int(np.prod(t.shape))
     if len(data) != count * dtype.itemsize:
         raise BadRequest(
-            f"{len(data)} bytes do not hold a {t.datatype} tensor of shape {shape} "
+            f"{len(data)} bytes do not hold a {t.datatype} tensor of shape {list(t.shape)} "
             f"({count * dtype.itemsize} bytes)",
             "raw_input_contents[0]",
         )
     return np.frombuffer(data, dtype, count)
 
 
-def _typed(
-    t: pb.ModelInferRequest.InferInputTensor, dtype: np.dtype, count: int, field: str
-) -> np.ndarray:
-    where = CONTENTS.get(t.datatype)
-    if where is None:
+def _typed(t: pb.ModelInferRequest.InferInputTensor, field: str) -> tuple[np.ndarray, str]:
+    if t.datatype not in CONTENTS:
         raise BadRequest(f"{t.datatype} data goes in raw_input_contents", f"{field}.contents")
-    values = getattr(t.contents, where)
-    if len(values) != count:
-        raise BadRequest(
-            f"{len(values)} values in {where}; shape {list(t.shape)} needs {count}",
-            f"{field}.contents.{where}",
-        )
-    wide = np.asarray(values, dtype=np.float64 if dtype.kind == "f" else None)
-    if dtype.kind in "iu" and wide.size:
-        info = np.iinfo(dtype)
-        if wide.min() < info.min or wide.max() > info.max:
-            raise BadRequest(
-                f"{t.datatype} values must be {info.min}-{info.max}", f"{field}.contents.{where}"
-            )
-    return wide
+    name, dtype = CONTENTS[t.datatype]
+    where = f"{field}.contents.{name}"
+    return np.asarray(getattr(t.contents, name), dtype=dtype), where
 
 
 def _outputs(request: pb.ModelInferRequest, spec: ModelSpec) -> list[Tensor]:

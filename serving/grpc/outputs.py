@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from models.spec import ModelSpec, Tensor
-from serving.grpc.inputs import CONTENTS, DTYPES
-from serving.grpc.interim import LABEL
+from serving.engine.tensors import DTYPES, model_outputs
+from serving.grpc.inputs import CONTENTS
 from serving.grpc.protos import service_pb2 as pb
 
 
@@ -20,10 +20,7 @@ def response(
     raw: bool,
     y: np.ndarray,
 ) -> pb.ModelInferResponse:
-    y = np.asarray(y, dtype=np.float32)
-    tensors = {spec.output.name: y.reshape(len(y), *spec.output.shape)}
-    if spec.is_classifier:
-        tensors[LABEL] = y.argmax(axis=1).reshape(-1, 1)
+    tensors = model_outputs(spec, y)
     answer = pb.ModelInferResponse(model_name=spec.name, model_version=str(version), id=request_id)
     for t in outputs:
         arr = np.ascontiguousarray(tensors[t.name], dtype=DTYPES[t.datatype])
@@ -31,5 +28,5 @@ def response(
         if raw:
             answer.raw_output_contents.append(arr.tobytes())
         else:
-            getattr(out.contents, CONTENTS[t.datatype]).extend(arr.reshape(-1).tolist())
+            getattr(out.contents, CONTENTS[t.datatype][0]).extend(arr.reshape(-1).tolist())
     return answer

@@ -9,23 +9,21 @@ Ray Serve deployment in serving/ray_app.py) turns that into a gRPC status. Answe
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from google.protobuf import json_format
 
 from serving.engine import infer as engine
+from serving.engine import repository
+from serving.engine.model_config import EXTENSIONS, model_config, model_metadata
 from serving.engine.registry import Entry, Registry
+from serving.engine.statistics import model_stats, models_stats
 from serving.errors import ApiError
 from serving.grpc import inputs, outputs
 from serving.grpc.call import Call
-from serving.grpc.interim import PLATFORMS, model_config, model_stats, outputs_of
 from serving.grpc.protos import model_config_pb2
 from serving.grpc.protos import service_pb2 as pb
 from serving.keys import admin_keys_of, keys_of
 from serving.settings import Settings
-
-# What this service implements of Triton's protocol extensions, over gRPC.
-EXTENSIONS = ("model_configuration", "model_repository", "statistics")
 
 
 class Rpcs:
@@ -44,14 +42,7 @@ class Rpcs:
 
     def entry(self, name: str, version: str, call: Call) -> Entry:
         call.model = name
-        entry = self.registry.get(name)
-        if version and version != str(entry.version):
-            raise ApiError(
-                404,
-                f"model {name!r} has no version {version!r} (serving {entry.version})",
-                "version",
-            )
-        return entry
+        return self.registry.get_version(name, version or None)
 
     # ---- health and metadata -----------------------------------------------------------
     async def ServerLive(self, request: pb.ServerLiveRequest, call: Call) -> pb.ServerLiveResponse:
@@ -82,24 +73,8 @@ class Rpcs:
         self, request: pb.ModelMetadataRequest, call: Call
     ) -> pb.ModelMetadataResponse:
         entry = self.entry(request.name, request.version, call)
-        spec, backend = entry.spec, entry.runner.backend
-        meta = pb.ModelMetadataResponse.TensorMetadata
-        return pb.ModelMetadataResponse(
-            name=spec.name,
-            versions=[str(entry.version)],
-            platform=PLATFORMS.get(backend, backend),
-            inputs=[
-                meta(
-                    name=spec.input.name,
-                    datatype=spec.input.datatype,
-                    shape=[-1, *spec.input.shape],
-                )
-            ],
-            outputs=[
-                meta(name=t.name, datatype=t.datatype, shape=[-1, *t.shape])
-                for t in outputs_of(spec)
-            ],
-        )
+        meta = model_metadata(entry.spec, entry.version, entry.runner.backend)
+        return json_format.ParseDict(meta, pb.ModelMetadataResponse())
 
     # ---- inference ----------------------------------------------------------------------
     async def ModelInfer(self, request: pb.ModelInferRequest, call: Call) -> pb.ModelInferResponse:
@@ -128,60 +103,37 @@ class Rpcs:
         self, request: pb.ModelStatisticsRequest, call: Call
     ) -> pb.ModelStatisticsResponse:
         if request.name:
-            entries = [self.entry(request.name, request.version, call)]
+            stats = model_stats(self.entry(request.name, request.version, call))
         else:
-            entries = list(self.registry.entries.values())
-        return pb.ModelStatisticsResponse(
-            model_stats=[
-                json_format.ParseDict(
-                    model_stats(e), pb.ModelStatistics(), ignore_unknown_fields=True
-                )
-                for e in entries
-            ]
+            stats = models_stats(self.registry.entries.values())
+        return json_format.ParseDict(
+            stats, pb.ModelStatisticsResponse(), ignore_unknown_fields=True
         )
 
     async def RepositoryIndex(
         self, request: pb.RepositoryIndexRequest, call: Call
     ) -> pb.RepositoryIndexResponse:
-        registry = self.registry
-        index = pb.RepositoryIndexResponse()
-        for name in registry.settings.models:
-            entry = registry.entries.get(name)
-            if entry is not None:
-                state, reason, version = "READY", "", str(entry.version)
-            elif name in registry.loading:
-                state, reason, version = "LOADING", "", ""
-            else:
-                state, reason, version = "UNAVAILABLE", registry.failures.get(name, "unloaded"), ""
-            if not request.ready or state == "READY":
-                index.models.add(name=name, version=version, state=state, reason=reason)
-        return index
+        models = repository.index(self.registry, ready_only=request.ready)
+        return json_format.ParseDict({"models": models}, pb.RepositoryIndexResponse())
 
     def _admin(self, name: str, call: Call) -> None:
         if not self.admin:
             raise ApiError(503, "the model-repository API is off: set SERVING_ADMIN_KEY")
         call.check_key(self.admin, "admin key")
         call.model = name
-        if name not in self.registry.settings.models:
-            raise ApiError(404, f"unknown model {name!r}", "model_name")
 
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, call: Call
     ) -> pb.RepositoryModelLoadResponse:
         self._admin(request.model_name, call)
-        result = (await self.registry.reload([request.model_name]))[request.model_name]
-        if result["status"] == "refused":
-            raise ApiError(400, f"failed to load: {result['error']}", "model_name")
+        await repository.load(self.registry, request.model_name)
         return pb.RepositoryModelLoadResponse()
 
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, call: Call
     ) -> pb.RepositoryModelUnloadResponse:
         self._admin(request.model_name, call)
-        unload: Any = getattr(self.registry, "unload", None)
-        if unload is None:
-            raise ApiError(503, "unloading is not available yet")
-        await unload(request.model_name)
+        await repository.unload(self.registry, request.model_name)
         return pb.RepositoryModelUnloadResponse()
 
 
