@@ -280,6 +280,9 @@ def test_statistics_count_inference(client: triton.InferenceServerClient) -> Non
     before = count()
     client.infer("points", [infer_input("points", items("points", 3))], headers=AUTH)
     assert count() == before + 3
+    stats = client.get_inference_statistics("points", as_json=True)["model_stats"][0]
+    assert int(stats["inference_stats"]["success"]["count"]) >= 1  # Triton's own fields
+    assert int(stats["inference_stats"]["success"]["ns"]) > 0
     everything = client.get_inference_statistics(as_json=True)["model_stats"]
     assert {s["name"] for s in everything} == set(NAMES)
 
@@ -399,3 +402,26 @@ def test_what_is_not_implemented_says_so(stub: service_pb2_grpc.GRPCInferenceSer
     with pytest.raises(grpc.RpcError) as e:
         stub.SystemSharedMemoryStatus(pb.SystemSharedMemoryStatusRequest(), timeout=5)
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_unload_then_load(client: triton.InferenceServerClient) -> None:
+    """RepositoryModelUnload stops serving a model (UNAVAILABLE, not ready, UNAVAILABLE in the
+    index), RepositoryModelLoad brings it back; both behind the admin key."""
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    inp = [infer_input("mlp", items("mlp", 1))]
+    client.unload_model("mlp", headers=admin)
+    try:
+        assert not client.is_model_ready("mlp")
+        assert client.is_server_ready()  # as Triton: only the models meant to be loaded count
+        code, message = code_of(client.infer, "mlp", inp, headers=AUTH)
+        assert code == "StatusCode.UNAVAILABLE", message
+        (mlp,) = [
+            m
+            for m in client.get_model_repository_index(as_json=True)["models"]
+            if m["name"] == "mlp"
+        ]
+        assert mlp["state"] == "UNAVAILABLE" and mlp["reason"] == "unloaded"
+    finally:
+        client.load_model("mlp", headers=admin)
+    assert client.is_model_ready("mlp") and client.is_server_ready()
+    assert client.infer("mlp", inp, headers=AUTH).as_numpy("label").shape == (1, 1)
