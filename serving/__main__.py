@@ -11,46 +11,18 @@ import tempfile
 
 import uvicorn
 
+from serving import flags
 from serving.http.protocol import PINNED, HttpToolsProtocol
 from serving.settings import Settings
+
+SERVER_FLAGS = ("host", "port", "grpc_port", "workers")
 
 
 def parse_args(argv: list[str] | None = None) -> dict[str, object]:
     """The flags given (defaults shown from the environment); keys only ever come from it."""
     defaults = Settings()
     p = argparse.ArgumentParser(prog="python -m serving", description=__doc__)
-    p.add_argument("--host", default=defaults.host)
-    p.add_argument("--port", type=int, default=defaults.port)
-    p.add_argument(
-        "--grpc-port",
-        type=int,
-        default=defaults.grpc_port,
-        help="Port of the gRPC inference protocol (KServe v2 / Triton); 0: off.",
-    )
-    p.add_argument("--workers", type=int, default=defaults.workers)
-    p.add_argument("--models-dir", default=str(defaults.models_dir))
-    p.add_argument("--models", nargs="+", default=defaults.models, help="Models to serve.")
-    p.add_argument("--backend", choices=["onnx", "torch"], default=defaults.backend)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=defaults.device)
-    p.add_argument("--threads", type=int, default=defaults.threads)
-    p.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size)
-    p.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms)
-    p.add_argument(
-        "--no-batching", dest="batching", action="store_false", default=defaults.batching
-    )
-    p.add_argument(
-        "--watch",
-        action="store_true",
-        default=defaults.watch,
-        help="Load new versions as they appear in the models directory.",
-    )
-    p.add_argument("--log-level", default=defaults.log_level)
-    p.add_argument(
-        "--access-log",
-        action="store_true",
-        default=defaults.access_log,
-        help="One JSON log line per request, with its request id.",
-    )
+    flags.add(p, SERVER_FLAGS + flags.MODEL_FLAGS + ("watch", "access_log"), defaults)
     return vars(p.parse_args(argv))
 
 
@@ -69,10 +41,10 @@ def http_protocol() -> type[HttpToolsProtocol] | str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    flags = parse_args(argv)
-    settings = Settings(**flags)  # validates the flags before anything starts
+    given = parse_args(argv)
+    settings = Settings(**given)  # validates the flags before anything starts
     # Worker processes build the app from the environment: hand the flags down there.
-    for key, value in flags.items():
+    for key, value in given.items():
         os.environ[f"SERVING_{key.upper()}"] = (
             value if isinstance(value, str) else json.dumps(value)
         )

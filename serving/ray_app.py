@@ -45,6 +45,7 @@ from ray import serve
 from ray.serve import Application
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving import flags
 from serving.app import create_app
 from serving.errors import ApiError
 from serving.grpc import protos
@@ -291,17 +292,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--num-cpus", type=float, default=1.0, help="CPUs per replica.")
     p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per replica.")
-    p.add_argument("--models-dir", default=str(defaults.models_dir))
-    p.add_argument("--models", nargs="+", default=defaults.models)
-    p.add_argument("--backend", choices=["onnx", "torch"], default=defaults.backend)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=defaults.device)
-    p.add_argument("--threads", type=int, default=defaults.threads, help="0: CPUs per replica.")
-    p.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size)
-    p.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms)
-    p.add_argument(
-        "--no-batching", dest="batching", action="store_false", default=defaults.batching
-    )
-    p.add_argument("--log-level", default=defaults.log_level)
+    flags.add(p, flags.MODEL_FLAGS, defaults)
     p.add_argument(
         "--high-throughput",
         action="store_true",
@@ -328,17 +319,7 @@ def _wait_for_stop() -> None:
 def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
     settings = Settings(
-        host=a.host,
-        port=a.port,
-        models_dir=a.models_dir,
-        models=a.models,
-        backend=a.backend,
-        device=a.device,
-        threads=a.threads,
-        max_batch_size=a.max_batch_size,
-        max_wait_ms=a.max_wait_ms,
-        batching=a.batching,
-        log_level=a.log_level,
+        host=a.host, port=a.port, **{name: getattr(a, name) for name in flags.MODEL_FLAGS}
     )  # validates the flags before anything starts
     remote = bool(os.environ.get("RAY_ADDRESS"))
     if a.high_throughput:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from models import store
+from models import devices, store
 from models.spec import ACTIVATIONS, SPECS, ModelSpec
 from training import datasets
 from training.config import (
@@ -119,9 +119,7 @@ def hparams(name: str, args: argparse.Namespace) -> HParams:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return torch.device(devices.resolve(name))
 
 
 def pick_threads(requested: int, processes: int = 1) -> int:

@@ -6,18 +6,14 @@ the input to say exactly where (e.g. `images[3][27]: expected a number, got a st
 
 from __future__ import annotations
 
-import functools
-import math
 from typing import Any
 
 import numpy as np
 import orjson
 import pydantic_core
 
-from models.spec import ModelSpec
+from serving.engine.tensors import first_outside, too_many
 from serving.errors import JSON, ApiError
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def check_json(body: bytes, content_type: str | None) -> None:
@@ -114,20 +110,6 @@ def _item_by_item(
         raise ApiError(422, "values must be numbers within range", field) from None
 
 
-def json_item_shapes(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
-    """The shapes one JSON item may take: the spec's item shape without its leading 1s, and
-    also flat when that has several axes. (1, 28, 28) -> (28, 28) or (784,); (1,) -> ()."""
-    return _json_item_shapes(spec.input.shape)
-
-
-@functools.cache  # keyed by the shape: hashing a whole ModelSpec costs more than this does
-def _json_item_shapes(item: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
-    shape = list(item)
-    while shape and shape[0] == 1:
-        shape.pop(0)
-    return (tuple(shape), (math.prod(item),)) if len(shape) > 1 else (tuple(shape),)
-
-
 def to_array(
     items: object,
     field: str,
@@ -147,8 +129,7 @@ def to_array(
         raise ApiError(422, f"expected a list, got {_kind(items)}", field)
     if not items:
         raise ApiError(422, "must hold at least one item", field)
-    if len(items) > max_items:
-        raise ApiError(413, f"{len(items)} items is more than the limit of {max_items}", field)
+    too_many(len(items), max_items, field)
     try:
         arr = np.array(items)
     except (ValueError, TypeError):
@@ -164,20 +145,19 @@ def to_array(
 
 
 def in_range(arr: np.ndarray, field: str, value_range: tuple[float, float] | None) -> np.ndarray:
-    """arr as float32 when every value is finite and inside value_range (or float32's range);
-    else a 422 naming the first value that is not."""
-    lo, hi = value_range or (-FLOAT32_MAX, FLOAT32_MAX)
-    # Checked before float32 could overflow. min/max are NaN when any value is: NaN fails both.
-    if not (lo <= arr.min() and arr.max() <= hi):
-        bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi)
-        index = tuple(int(i) for i in np.argwhere(bad)[0])
-        where = field + "".join(f"[{i}]" for i in index)
-        value = arr[index]
-        if not np.isfinite(value):
-            raise ApiError(422, f"expected a finite number, got {value}", where)
-        limits = f"{lo:g}-{hi:g}" if value_range else "the float32 range"
-        raise ApiError(422, f"value {value:g} is outside {limits}", where)
-    return arr.astype(np.float32, copy=False)
+    """arr as float32 when every value passes the engine's rule (finite, inside the model's
+    range); else a 422 naming the first value that does not, as a JSON path. Checked before
+    the cast, so that float32 cannot overflow on the way."""
+    first = first_outside(arr, value_range)
+    if first is None:
+        return arr.astype(np.float32, copy=False)
+    index = tuple(int(i) for i in np.unravel_index(first, arr.shape))
+    where = field + "".join(f"[{i}]" for i in index)
+    value = arr[index]
+    if not np.isfinite(value):
+        raise ApiError(422, f"expected a finite number, got {value}", where)
+    limits = f"{value_range[0]:g}-{value_range[1]:g}" if value_range else "the float32 range"
+    raise ApiError(422, f"value {value:g} is outside {limits}", where)
 
 
 def model_name(data: dict[str, Any], default: str) -> str:

@@ -21,12 +21,12 @@ from serving.api.json_decode import (
     check_keys,
     has_bool_token,
     in_range,
-    json_item_shapes,
     model_name,
     parse_json,
     to_array,
 )
 from serving.engine.registry import Entry
+from serving.engine.tensors import item_shapes
 from serving.errors import ApiError
 
 router = APIRouter(prefix="/predict", tags=["predict"])
@@ -46,7 +46,7 @@ async def _decode(request: Request, family: str, field: str) -> tuple[Entry, np.
         model, items = plain
         entry = registry.get(DEFAULT_FOR_FAMILY[family] if model is None else model, family)
         spec = entry.spec
-        x = json_fast.numbers(items, body, json_item_shapes(spec), s.max_items)
+        x = json_fast.numbers(items, body, item_shapes(spec), s.max_items)
         if x is not None:
             return entry, in_range(x, field, spec.value_range).reshape(-1, *spec.input.shape)
     data = parse_json(body, content_type)
@@ -56,7 +56,7 @@ async def _decode(request: Request, family: str, field: str) -> tuple[Entry, np.
     x = to_array(
         data[field],
         field,
-        json_item_shapes(spec),
+        item_shapes(spec),
         spec.value_range,
         s.max_items,
         has_bool_token(body),

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.spec import CURVE, DEFAULT_FOR_FAMILY, LENET, POINTS, SPECS
-from serving.api.json_decode import FLOAT32_MAX
+from serving.engine.tensors import FLOAT32_MAX
 from serving.errors import JSON
 
 DIGIT_MODELS = [s.name for s in SPECS.values() if s.family == "digits"]

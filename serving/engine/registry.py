@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from models import store
+from models import devices, store
 from models.spec import ModelSpec, specs_in
 from serving import metrics
 from serving.engine.backends import Runner, default_threads, files_for, make_runner
 from serving.engine.batching import Batcher
 from serving.engine.statistics import ModelStatistics, forget
 from serving.errors import ApiError, redact_paths
-from serving.settings import Settings, resolve_device
+from serving.settings import Settings
 
 log = logging.getLogger("serving")
 
@@ -65,7 +65,7 @@ class Registry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.specs = specs_in(settings.models_dir)  # built-in, and variants described by cards
-        self.device = resolve_device(settings.device, settings.backend)
+        self.device = devices.resolve(settings.device, settings.backend)
         self.threads = settings.threads or default_threads(settings.workers)
         self.entries: dict[str, Entry] = {}
         self.failures: dict[str, str] = {}

@@ -44,6 +44,7 @@ DTYPES: dict[str, np.dtype] = {
     "BF16": np.dtype("<u2"),
 }
 FLOATS = frozenset({"FP16", "FP32", "FP64", "BF16"})
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 EXACT_IN_FP32 = 2**24  # every integer up to this magnitude is an FP32 value
 FP16_MAX = float(np.finfo(np.float16).max)
 
@@ -68,7 +69,8 @@ def input_datatypes(spec: ModelSpec) -> tuple[str, ...]:
 
 
 def item_shapes(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
-    """Accepted per-item shapes: the spec's, without leading 1s (28x28, or a scalar x), flat."""
+    """The shapes one input item may take, over any protocol: without its leading 1s first
+    (28x28, or a scalar x), then as the spec has it, then flat."""
     return _item_shapes(spec.input.shape)
 
 
@@ -77,7 +79,7 @@ def _item_shapes(shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     squeezed = shape
     while squeezed and squeezed[0] == 1:
         squeezed = squeezed[1:]
-    return tuple(dict.fromkeys((shape, squeezed, (math.prod(shape),))))
+    return tuple(dict.fromkeys((squeezed, shape, (math.prod(shape),))))
 
 
 def model_outputs(spec: ModelSpec, y: np.ndarray) -> dict[str, np.ndarray]:
@@ -91,11 +93,27 @@ def model_outputs(spec: ModelSpec, y: np.ndarray) -> dict[str, np.ndarray]:
 
 
 # ---- a wire tensor -> the model's batch -------------------------------------------------------
+def too_many(n: int, max_items: int, field: str) -> None:
+    """The one limit on inputs per request, whatever the protocol: 413 past max_items."""
+    if n > max_items:
+        raise ApiError(413, f"{n} items is more than the limit of {max_items}; split it", field)
+
+
+def first_outside(x: np.ndarray, value_range: tuple[float, float] | None) -> int | None:
+    """The one rule on input values: each a finite number inside the model's range (float32's
+    when it has none). The flat index of the first value that is not, or None. On the happy
+    path only min and max are looked at (NaN fails both comparisons)."""
+    lo, hi = value_range or (-FLOAT32_MAX, FLOAT32_MAX)
+    if lo <= x.min() and x.max() <= hi:
+        return None
+    bad = ~np.isfinite(x) | (x < lo) | (x > hi)
+    return int(np.flatnonzero(bad.reshape(-1))[0])
+
+
 def check_batch(n: int, max_items: int, field: str) -> None:
     if n < 1:
         raise BadRequest("the batch dimension must be at least 1", field)
-    if n > max_items:
-        raise BadRequest(f"a batch of {n} is more than the limit of {max_items}; split it", field)
+    too_many(n, max_items, field)
 
 
 def check_input(
@@ -221,19 +239,12 @@ def _finish(
 ) -> np.ndarray:
     """x (the float32 batch) checked like /predict checks its inputs: every value finite and
     inside the model's range; a problem names the first value, as it was sent."""
-    if spec.value_range is None:
-        if np.isfinite(x).all():
-            return x
-        lo, hi = -np.inf, np.inf
-    else:  # NaN fails both comparisons, infinities fail one: min/max alone check everything
-        lo, hi = spec.value_range
-        if x.min() >= lo and x.max() <= hi:
-            return x
-    finite = np.isfinite(x)
-    all_finite = bool(finite.all())
-    first = int(np.flatnonzero(~finite if not all_finite else (x < lo) | (x > hi))[0])
-    if not all_finite:
+    first = first_outside(x, spec.value_range)
+    if first is None:
+        return x
+    if not np.isfinite(x.reshape(-1)[first]):
         if np.isfinite(source.reshape(-1)[first]):  # finite as sent: the cast overflowed
             raise BadRequest(f"{_where(source, first, shape)} does not fit FP32", field)
         raise BadRequest(f"{_where(x, first, shape)} is not a finite number", field)
+    lo, hi = spec.value_range or (-FLOAT32_MAX, FLOAT32_MAX)
     raise BadRequest(f"{_where(source, first, shape)} is outside {lo:g}-{hi:g}", field)

@@ -44,7 +44,7 @@ CASES = [
     ("/predict/digits", b'{"images": "abc"}', JSON, 422, "images", "expected a list"),
     ("/predict/digits", b'{"images": [[1, 2, 3]]}', JSON, 422, "images[0]", "expected"),
     ("/predict/digits", b'{"images": [null]}', JSON, 422, "images[0]", "null"),
-    ("/predict/digits", b'{"images": [[[0]]]}', JSON, 422, "images[0]", "expected 28"),
+    ("/predict/digits", b'{"images": [[[0]]]}', JSON, 422, "images[0][0]", "expected 28"),
     (
         "/predict/digits",
         b'{"images": [' + str(IMG).encode() + b'], "model": 7}',
@@ -79,7 +79,7 @@ CASES = [
     ("/predict/points", b'{"points": [[true, 1]]}', JSON, 422, "points[0][0]", "boolean"),
     ("/predict/curve", b'{"x": [0.5, "a"]}', JSON, 422, "x[1]", "string"),
     ("/predict/curve", b'{"x": 0.5}', JSON, 422, "x", "expected a list"),
-    ("/predict/curve", b'{"x": [[0.5]]}', JSON, 422, "x[0]", "number"),
+    ("/predict/curve", b'{"x": [[0.5, 0.6]]}', JSON, 422, "x[0]", "expected 1 values"),
     ("/predict/curve", b'{"x": [{"v": 1}]}', JSON, 422, "x[0]", "object"),
 ]
 

@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 
 from models.spec import SPECS
 from serving.api import json_fast as fastdecode
-from serving.api.json_decode import json_item_shapes, to_array
+from serving.api.json_decode import to_array
+from serving.engine.tensors import item_shapes
 from tests.serving.conftest import Service, settings_for
 
-DIGIT_SHAPES = json_item_shapes(SPECS["lenet"])  # (28, 28) or (784,)
+DIGIT_SHAPES = item_shapes(SPECS["lenet"])  # (28, 28), (1, 28, 28) or (784,)
 ALLOWED = {"images", "model"}
 ROW = [0] * 28
 
