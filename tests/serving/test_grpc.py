@@ -346,6 +346,16 @@ def test_a_message_over_the_limit_is_resource_exhausted(
     assert code == "StatusCode.RESOURCE_EXHAUSTED", message
 
 
+def test_more_items_than_max_items_is_resource_exhausted(
+    client: triton.InferenceServerClient,
+) -> None:
+    """The item-count limit (SERVING_MAX_ITEMS, 1024), the REST 413, small as the message is."""
+    code, message = code_of(
+        client.infer, "curve", [infer_input("curve", items("curve", 1025))], headers=AUTH
+    )
+    assert code == "StatusCode.RESOURCE_EXHAUSTED" and "1024" in message, message
+
+
 def test_keys(
     client: triton.InferenceServerClient, stub: service_pb2_grpc.GRPCInferenceServiceStub
 ) -> None:
