@@ -55,8 +55,8 @@ async def _load_then_freeze(registry: Registry) -> None:
     """Load the models, then move everything alive so far (modules, models, the app) out of
     the garbage collector's sight: its full collections then scan only per-request objects,
     which keeps their pauses, and so the latency tail, short. A young collection every 10,000
-    new objects rather than 700 then runs every ~50 requests rather than every ~3: ~2 % more
-    throughput, no measurable memory (bench/results/soak.md)."""
+    new objects rather than 700 runs every few dozen requests rather than every few: a little
+    more throughput for no measurable memory (bench/results/soak.md)."""
     await registry.load_all()
     gc.collect()
     gc.freeze()

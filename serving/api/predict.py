@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from models.preprocess import NoDigit, to_mnist
 from models.spec import DEFAULT_FOR_FAMILY
-from serving.api import json_fast, schemas
+from serving.api import schemas
 from serving.api.common import classes, infer, json_response
 from serving.api.gates import UPLOAD, gated, predict_json
 from serving.api.json_decode import (
@@ -23,6 +23,8 @@ from serving.api.json_decode import (
     in_range,
     model_name,
     parse_json,
+    plain_numbers,
+    plain_parse,
     to_array,
 )
 from serving.engine.registry import Entry
@@ -42,11 +44,11 @@ async def _decode(request: Request, family: str, field: str) -> tuple[Entry, np.
     body: bytes = request.scope["state"]["body"]  # read by the front door
     content_type = request.headers.get("content-type")
     check_json(body, content_type)
-    if plain := json_fast.parse(body, field, {field, "model"}):  # the common case, fast
+    if plain := plain_parse(body, field, {field, "model"}):  # the common case, fast
         model, items = plain
         entry = registry.get(DEFAULT_FOR_FAMILY[family] if model is None else model, family)
         spec = entry.spec
-        x = json_fast.numbers(items, body, item_shapes(spec), s.max_items)
+        x = plain_numbers(items, body, item_shapes(spec), s.max_items)
         if x is not None:
             return entry, in_range(x, field, spec.value_range).reshape(-1, *spec.input.shape)
     data = parse_json(body, content_type)

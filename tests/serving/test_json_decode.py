@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.spec import SPECS
-from serving.api import json_fast as fastdecode
+from serving.api import json_decode
 from serving.api.json_decode import to_array
 from serving.engine.tensors import item_shapes
 from tests.serving.conftest import Service, settings_for
@@ -24,10 +24,10 @@ ROW = [0] * 28
 
 
 def fast(body: bytes, shapes: tuple[tuple[int, ...], ...] = DIGIT_SHAPES) -> np.ndarray | None:
-    parsed = fastdecode.parse(body, "images", ALLOWED)
+    parsed = json_decode.plain_parse(body, "images", ALLOWED)
     if parsed is None:
         return None
-    return fastdecode.numbers(parsed[1], body, shapes, max_items=1024)
+    return json_decode.plain_numbers(parsed[1], body, shapes, max_items=1024)
 
 
 def slow(body: bytes, shapes: tuple[tuple[int, ...], ...] = DIGIT_SHAPES) -> np.ndarray:
