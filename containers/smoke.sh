@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build Dockerfile.cpu on the local test base and smoke-test the running container:
 #   it runs as non-root (read-only root fs, no capabilities), becomes healthy (its HEALTHCHECK),
-#   answers /readyz and a real /predict/digits request correctly (smoke_client.py), and stops
+#   answers /readyz and a real /predict/digits request correctly, the same digits over gRPC
+#   (ModelInfer on 8001, and grpc.health.v1) with the same answers (smoke_client.py), and stops
 #   cleanly on SIGTERM within its grace period (exit 0, no SIGKILL needed).
 # Rootful podman with this machine's fixes (podman-env.sh); bases from make-local-bases.sh.
 #
@@ -44,10 +45,14 @@ user=$(cfg '{{.Config.User}}')
 case "$user" in ""|root|0|0:*|root:*) fail "image runs as root (USER '$user')";; esac
 [ -n "$(cfg '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Test}}{{end}}')" ] \
   || fail "no HEALTHCHECK in the image (built in OCI format?)"
-cfg '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}' | grep -q '8000/tcp' \
-  || fail "port 8000 not EXPOSEd"
-cfg '{{range .Config.Env}}{{println .}}{{end}}' | grep -qx 'SERVING_MODELS_DIR=/models' \
-  || fail "SERVING_MODELS_DIR is not /models"
+# Read first, then grep: `podman ... | grep -q` under pipefail fails when grep exits at its
+# match while podman is still writing (podman then dies of SIGPIPE).
+ports=$(cfg '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}')
+envs=$(cfg '{{range .Config.Env}}{{println .}}{{end}}')
+grep -q '8000/tcp' <<<"$ports" || fail "port 8000 not EXPOSEd (EXPOSEd: $ports)"
+grep -q '8001/tcp' <<<"$ports" || fail "port 8001 (gRPC) not EXPOSEd (EXPOSEd: $ports)"
+grep -qx 'SERVING_MODELS_DIR=/models' <<<"$envs" \
+  || fail "SERVING_MODELS_DIR is not /models: $(tr '\n' ' ' <<<"$envs")"
 echo "USER $user; HEALTHCHECK $(cfg '{{.Config.Healthcheck.Test}}' | cut -c1-60)...; CMD $(cfg '{{.Config.Cmd}}')"
 
 cleanup() {
@@ -61,17 +66,19 @@ cleanup() {
 trap cleanup EXIT
 
 step "run"
-PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+GRPC_PORT=$(free_port)
 t_run=$SECONDS
 # --health-interval=disable: no systemd here to run the health checks on a timer; run by hand.
 volume=()
 [ -z "${MODELS:-}" ] || volume=(-v "$(cd "$MODELS" && pwd):/models:ro")
 podman run -d --pull=never --name "$NAME" --health-interval=disable \
   --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges "${volume[@]}" \
-  -p "127.0.0.1:$PORT:8000" "$IMAGE" >/dev/null
+  -p "127.0.0.1:$PORT:8000" -p "127.0.0.1:$GRPC_PORT:8001" "$IMAGE" >/dev/null
 uid=$(podman exec "$NAME" id -u)
 [ "$uid" != 0 ] || fail "the service runs as root in the container"
-echo "running as uid $uid, published on 127.0.0.1:$PORT"
+echo "running as uid $uid, published on 127.0.0.1:$PORT (HTTP) and 127.0.0.1:$GRPC_PORT (gRPC)"
 
 step "readiness"
 ready=
@@ -90,10 +97,11 @@ status=$(podman inspect "$NAME" --format '{{.State.Health.Status}}' 2>/dev/null 
 [ "$status" = healthy ] || fail "health status '$status', not healthy"
 echo "HEALTHCHECK: $status"
 
-step "predict"
+step "predict (HTTP and gRPC)"
 args=()
 [ -d "$DATA_DIR/MNIST/raw" ] && args=(--data-dir "$DATA_DIR")
-"$PYTHON" "$HERE/smoke_client.py" "http://127.0.0.1:$PORT" "${args[@]}" || fail "/predict/digits"
+"$PYTHON" "$HERE/smoke_client.py" "http://127.0.0.1:$PORT" --grpc "127.0.0.1:$GRPC_PORT" \
+  "${args[@]}" || fail "/predict/digits, or ModelInfer over gRPC"
 
 step "stop (SIGTERM, grace ${GRACE}s)"
 t0=$EPOCHREALTIME

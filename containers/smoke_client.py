@@ -1,13 +1,16 @@
 """Ask a running container to classify real MNIST test digits, and check its answers.
 
-    python containers/smoke_client.py http://127.0.0.1:18080 [--data-dir ../shared/data]
+    python containers/smoke_client.py http://127.0.0.1:18080 [--data-dir ../shared/data] \
+        [--grpc 127.0.0.1:18081]
 
 The digits are the first --count images of MNIST's test split when --data-dir holds MNIST/raw/
 (read with training.datasets.load_mnist), else the real test digits kept in
 containers/mnist-test-sample.json (written from MNIST by --write-sample). Passes when the answer
 is well formed and at least --min-accuracy of the digits are classified as labelled (LeNet-5
 gets about 99% of the test split right; the sample's digits are ones the committed lenet gets
-right). Standard library only, but numpy for reading MNIST's IDX files.
+right). Standard library only, but numpy for reading MNIST's IDX files. With --grpc, the same
+digits also go through ModelInfer over gRPC (tritonclient.grpc, raw contents) and grpc.health.v1,
+and the answers must equal /predict/digits's.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ def main() -> int:
     p.add_argument("--count", type=int, default=64)
     p.add_argument("--min-accuracy", type=float, default=0.95)
     p.add_argument("--model", default="lenet")
+    p.add_argument("--grpc", metavar="HOST:PORT", help="also check ModelInfer over gRPC there")
     p.add_argument("--write-sample", metavar="I,J,...", help="write the committed sample and exit")
     args = p.parse_args()
 
@@ -119,6 +123,47 @@ def main() -> int:
     if acc < args.min_accuracy:
         print(f"FAIL: accuracy {acc:.3f} below {args.min_accuracy}")
         return 1
+    if args.grpc:
+        return grpc_check(args.grpc, args.model, images, preds)
+    return 0
+
+
+def grpc_check(address: str, model: str, images: list, preds: list[dict]) -> int:
+    """ModelInfer over gRPC gives /predict/digits's answers; the health service says SERVING."""
+    import grpc
+    import numpy as np
+    import tritonclient.grpc as triton
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        status = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=10
+        )
+    if status.status != health_pb2.HealthCheckResponse.SERVING:
+        print(f"FAIL: grpc.health.v1 says {status.status}, not SERVING")
+        return 1
+    x = np.asarray(images, dtype=np.float32).reshape(len(images), 1, 28, 28)
+    client = triton.InferenceServerClient(address)
+    t0 = time.perf_counter()
+    try:
+        inp = triton.InferInput("pixels", list(x.shape), "FP32")
+        inp.set_data_from_numpy(x)
+        result = client.infer(model, [inp])
+    except Exception as e:
+        print(f"FAIL: ModelInfer over gRPC: {e}")
+        return 1
+    finally:
+        client.close()
+    ms = (time.perf_counter() - t0) * 1000
+    probs, label = result.as_numpy("probabilities"), result.as_numpy("label")
+    want = np.array([p["probabilities"] for p in preds], np.float32)
+    if probs is None or probs.shape != want.shape or np.abs(probs - want).max() > 1e-6:
+        print(f"FAIL: gRPC probabilities differ from /predict/digits's: {probs!r:.300}")
+        return 1
+    if label.ravel().tolist() != [p["digit"] for p in preds]:
+        print("FAIL: gRPC labels differ from /predict/digits's digits")
+        return 1
+    print(f"gRPC ModelInfer ({address}): the same {len(x)} answers in {ms:.0f} ms; health SERVING")
     return 0
 
 

@@ -15,7 +15,7 @@ from serving import flags
 from serving.http.protocol import PINNED, HttpToolsProtocol
 from serving.settings import Settings
 
-SERVER_FLAGS = ("host", "port", "workers")
+SERVER_FLAGS = ("host", "port", "grpc_port", "workers")
 
 
 def parse_args(argv: list[str] | None = None) -> dict[str, object]:

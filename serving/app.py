@@ -28,6 +28,10 @@ from serving.http.observability import setup_logging
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
+# On shutdown, after uvicorn has drained HTTP (up to 30 s; gRPC keeps serving meanwhile): gRPC
+# calls still in progress get this long to finish, so that the whole stop stays within the 35 s
+# the images and manifests allow (docker run --stop-timeout 35, terminationGracePeriodSeconds).
+GRPC_GRACE_S = 5.0
 
 DESCRIPTION = """Predictions from the classic PyTorch starter models: MNIST digits (LeNet-5 and an
 MLP), two Gaussian clusters of 2-D points, and a fitted y = x² curve. Every error answers JSON
@@ -100,6 +104,14 @@ def create_app(settings: Settings | None = None) -> Service:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = Registry(settings)
         app.state.registry = registry
+        grpc_server = None
+        if settings.grpc_port:  # first: a port already taken stops the start, before any load
+            # Imported only when on: a service with gRPC off never loads grpc.
+            from serving.grpc.server import GrpcServer
+
+            grpc_server = GrpcServer(settings, lambda: registry, app.title, app.version)
+            await grpc_server.start()
+        app.state.grpc_port = grpc_server.port if grpc_server else None
         app.state.decoder = Pool("decode", settings.decode_threads, settings.decode_queue)
         # Load in the background: /healthz answers at once, /readyz says 503 until loaded.
         app.state.loading = asyncio.create_task(_load_then_freeze(registry))
@@ -109,6 +121,8 @@ def create_app(settings: Settings | None = None) -> Service:
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(GRPC_GRACE_S)
             for task in tasks:
                 task.cancel()
             app.state.decoder.close()

@@ -17,6 +17,13 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address to bind; the images set 0.0.0.0.")
     port: int = Field(8000, ge=0, le=65535)
+    grpc_port: int = Field(
+        8001,
+        ge=0,
+        le=65535,
+        description="Port of the gRPC Open Inference Protocol (inference.GRPCInferenceService), "
+        "on the same host, in the same process as HTTP; 0: off.",
+    )
     workers: int = Field(1, ge=1, description="Worker processes (uvicorn); each loads the models.")
     models_dir: Path = Field(REPOSITORY, description="Model repository: <name>/<version>/...")
     models: list[str] = Field(list(SPECS), description="Models to serve (names from models.spec).")

@@ -61,13 +61,14 @@ def test_runtime_stage(name: str) -> None:
     users = [rest for w, rest in stage if w == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), users
     expose = [rest for w, rest in stage if w == "EXPOSE"]
-    assert expose == ["8000"]
+    assert expose == ["8000 8001"]  # HTTP, and gRPC (inference.GRPCInferenceService)
     health = " ".join(rest for w, rest in stage if w == "HEALTHCHECK")
     assert "/readyz" in health and "CMD" in health and "curl" not in health
     cmd = [rest for w, rest in stage if w == "CMD"]
     assert json.loads(cmd[-1])[:3] == ["python", "-m", "serving"], "exec form: python is PID 1"
     assert "ENTRYPOINT" not in words
-    for setting in ("SERVING_HOST=0.0.0.0", "SERVING_PORT=8000", "SERVING_MODELS_DIR=/models"):
+    settings = ("SERVING_HOST=0.0.0.0", "SERVING_PORT=8000", "SERVING_GRPC_PORT=8001")
+    for setting in (*settings, "SERVING_MODELS_DIR=/models"):
         assert setting in env(name), setting
     assert any(w == "COPY" and rest.split()[-1] == "/models/" for w, rest in stage)
 
@@ -75,7 +76,9 @@ def test_runtime_stage(name: str) -> None:
 def test_cpu_image_has_no_torch_and_gpu_image_serves_on_cuda() -> None:
     cpu = requirements("serve-cpu.txt")
     assert "onnxruntime" in cpu
-    assert not [p for p in cpu if p.startswith(("torch", "nvidia", "cuda", "triton"))]
+    # (torch's kernel compiler "triton"; tritonclient, the gRPC protos' package, is no part of it)
+    heavy = [p for p in cpu if p.startswith(("torch", "nvidia", "cuda")) or p == "triton"]
+    assert not heavy, heavy
     assert "SERVING_DEVICE=cpu" in env("Dockerfile.cpu")
     assert "SERVING_DEVICE=cuda" in env("Dockerfile.gpu")
     assert "nvidia/cuda:" in instructions("Dockerfile.gpu")[0][1]

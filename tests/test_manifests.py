@@ -168,6 +168,8 @@ def test_inference_service_required_fields() -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["PROTOCOL"] == "v2"  # how a custom container declares the v2 protocol
     assert int(env["SERVING_PORT"]) == container["ports"][0]["containerPort"] == 8000
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["h2c"] == int(env["SERVING_GRPC_PORT"]) == 8001  # KServe's name for gRPC
     assert predictor["minReplicas"] <= predictor["maxReplicas"]
     mode = isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
     assert mode in {"RawDeployment", "Standard", "Serverless", "Knative"}
@@ -193,6 +195,7 @@ def test_ray_service_required_fields() -> None:
             for p in group["template"]["spec"]["containers"][0]["ports"]
         }
         assert ports["serve"] == serve_port
+        assert ports["grpc"] == yaml.safe_load(rs["spec"]["serveConfigV2"])["grpc_options"]["port"]
 
 
 def test_ray_service_runs_the_committed_serve_config() -> None:
@@ -252,6 +255,10 @@ def test_probes_point_at_routes_on_the_service_port(
     probes = [container.get(k) for k in ("startupProbe", "livenessProbe", "readinessProbe")]
     assert container.get("livenessProbe") and container.get("readinessProbe"), label
     for probe in filter(None, probes):
+        if "grpc" in probe:  # grpc.health.v1 on the gRPC port (serving/grpc/server.py)
+            assert not is_ray(label) and probe["grpc"]["port"] == ports["grpc"] == 8001, label
+            assert probe["grpc"].get("service", "") in {"", "inference.GRPCInferenceService"}
+            continue
         get = probe["httpGet"]
         port = ports[get["port"]] if isinstance(get["port"], str) else get["port"]
         if is_ray(label):
@@ -260,7 +267,7 @@ def test_probes_point_at_routes_on_the_service_port(
             continue
         assert port == 8000, (label, get)
         assert "GET" in routes.get(get["path"], set()), f"{label}: no GET {get['path']}"
-    if not is_ray(label):
+    if not is_ray(label) and "httpGet" in container["readinessProbe"]:
         ready = container["readinessProbe"]["httpGet"]["path"]
         assert ready in {"/readyz", "/v2/health/ready"}  # ready = models loaded, not just alive
 
@@ -268,17 +275,25 @@ def test_probes_point_at_routes_on_the_service_port(
 def test_container_ports_agree_with_the_configuration() -> None:
     config = one("ConfigMap", "starter-serve-config")["data"]
     dockerfile = (ROOT / "Dockerfile.cpu").read_text()
-    assert f"EXPOSE {config['SERVING_PORT']}" in dockerfile
+    for name in ("Dockerfile.cpu", "Dockerfile.gpu"):
+        exposed = re.search(r"^EXPOSE (.+)$", (ROOT / name).read_text(), re.M)
+        assert exposed, name
+        assert {config["SERVING_PORT"], config["SERVING_GRPC_PORT"]} <= set(exposed[1].split())
+    assert "EXPOSE" in dockerfile
     for label, container in containers():
-        if is_ray(label):
+        if is_ray(label) or label.startswith("InferenceService/"):
             continue
-        (port,) = container["ports"]
-        assert port["containerPort"] == int(config["SERVING_PORT"]), label
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports == {
+            "http": int(config["SERVING_PORT"]),
+            "grpc": int(config["SERVING_GRPC_PORT"]),
+        }, label
     service = one("Service", "starter-serve")
-    (sport,) = service["spec"]["ports"]
+    targets = {p["name"]: p["targetPort"] for p in service["spec"]["ports"]}
+    assert targets == {"http": "http", "grpc": "grpc"}
     for deployment in of_kind("Deployment"):
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        assert sport["targetPort"] in {p["name"] for p in container["ports"]}
+        assert set(targets.values()) <= {p["name"] for p in container["ports"]}
 
 
 def test_selectors_and_references_resolve() -> None:

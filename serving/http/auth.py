@@ -8,25 +8,12 @@ Keys are compared in constant time and never logged or echoed.
 
 from __future__ import annotations
 
-import hmac
-
 from starlette.responses import Response
 from starlette.types import Scope
 
 from serving.errors import error_response
+from serving.keys import admin_keys_of, keys_of, matches
 from serving.settings import Settings
-
-
-def _matches(given: bytes, keys: list[bytes]) -> bool:
-    found = False
-    for key in keys:  # no early exit: time does not tell which key, or how much, matched
-        found |= hmac.compare_digest(given, key)
-    return found
-
-
-def keys_of(settings: Settings) -> list[bytes]:
-    """The prediction keys; empty when predictions are open."""
-    return [k.get_secret_value().encode() for k in settings.api_keys]
 
 
 def refusal(scope: Scope, keys: list[bytes]) -> Response | None:
@@ -37,7 +24,7 @@ def refusal(scope: Scope, keys: list[bytes]) -> Response | None:
         return error_response(
             401, "missing API key: send Authorization: Bearer <key>", "authorization", challenge
         )
-    if not _matches(header[7:].strip(), keys):
+    if not matches(header[7:].strip(), keys):
         return error_response(403, "API key not accepted", "authorization")
     return None
 
@@ -47,7 +34,7 @@ class Keys:
 
     def __init__(self, settings: Settings) -> None:
         self.predict = keys_of(settings)
-        self.admin = [settings.admin_key.get_secret_value().encode()] if settings.admin_key else []
+        self.admin = admin_keys_of(settings)
 
     def refusal(self, scope: Scope, access: str) -> Response | None:
         if access == "predict":

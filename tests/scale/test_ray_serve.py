@@ -83,8 +83,11 @@ def alive(pid: int) -> bool:
 
 
 class RayService:
-    def __init__(self, url: str, gcs: str, proc: subprocess.Popen, log: Path) -> None:
+    def __init__(
+        self, url: str, gcs: str, proc: subprocess.Popen, log: Path, grpc_address: str
+    ) -> None:
         self.url, self.gcs, self.proc, self.log = url, gcs, proc, log
+        self.grpc_address = grpc_address  # Ray's gRPC proxy
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,7 @@ def ray_service(
     built_repo: Path,  # noqa: F811
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RayService]:
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     log = tmp_path_factory.mktemp("ray") / "serve-ray.log"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(SERVING_API_KEYS=KEY, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
@@ -104,6 +107,8 @@ def ray_service(
                 "serving.ray_app",
                 "--port",
                 str(port),
+                "--grpc-port",
+                str(grpc_port),
                 "--replicas",
                 "2",
                 "--num-cpus",
@@ -134,7 +139,7 @@ def ray_service(
         assert r.status_code == 200, r.text
         print(f"\nserve-ray: 2 replicas ready in {time.monotonic() - started:.1f} s")
         pids = descendants(proc.pid)
-        yield RayService(url, gcs, proc, log)
+        yield RayService(url, gcs, proc, log, f"127.0.0.1:{grpc_port}")
     finally:
         pids |= descendants(proc.pid)
         stopping = time.monotonic()
@@ -318,6 +323,38 @@ class Stream:
     def outcomes(self, since: float = 0.0) -> Counter[int | str]:
         with self.lock:
             return Counter(o for t, o in self.results if t >= since)
+
+
+def test_grpc_through_rays_proxy(ray_service: RayService, single: str) -> None:
+    """inference.GRPCInferenceService through Ray Serve's own gRPC proxy: tritonclient.grpc
+    gets the answers /predict gives, and the status codes of the service's own gRPC server."""
+    import tritonclient.grpc as triton
+    from tritonclient.utils import InferenceServerException
+
+    client = triton.InferenceServerClient(ray_service.grpc_address)
+    try:
+        assert client.is_server_live() and client.is_server_ready()
+        assert client.get_model_metadata("lenet", as_json=True)["name"] == "lenet"
+        x = np.random.default_rng(3).integers(0, 256, size=(3, 1, 28, 28)).astype(np.float32)
+        inp = triton.InferInput("pixels", list(x.shape), "FP32")
+        inp.set_data_from_numpy(x)
+        grpc_auth = {"authorization": AUTH["Authorization"]}  # gRPC metadata keys: lowercase
+        result = client.infer("lenet", [inp], headers=grpc_auth)
+        r = httpx.post(
+            f"{single}/predict/digits",
+            json={"images": x.reshape(3, 28, 28).tolist(), "model": "lenet"},
+            headers=AUTH,
+        )
+        want = np.array([p["probabilities"] for p in r.json()["predictions"]], np.float32)
+        np.testing.assert_allclose(result.as_numpy("probabilities"), want, rtol=0, atol=1e-6)
+        with pytest.raises(InferenceServerException) as e:
+            client.infer("lenet", [inp])  # no key
+        assert e.value.status() == "StatusCode.UNAUTHENTICATED"
+        with pytest.raises(InferenceServerException) as e:
+            client.get_model_metadata("nope")
+        assert e.value.status() == "StatusCode.NOT_FOUND"
+    finally:
+        client.close()
 
 
 def test_a_killed_replica_is_replaced_while_the_app_keeps_answering(

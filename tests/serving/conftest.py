@@ -66,7 +66,9 @@ def repo(built_repo: Path, tmp_path: Path) -> Path:
 
 
 def settings_for(root: Path, **overrides: object) -> Settings:
-    return Settings(models_dir=root, threads=1, **overrides)
+    """Settings for a test's service; gRPC off unless the test asks for a port (the default,
+    8001, would be shared by every test and every checkout on the machine)."""
+    return Settings(**{"models_dir": root, "threads": 1, "grpc_port": 0, **overrides})
 
 
 class Service:
@@ -130,7 +132,8 @@ def threaded_uvicorn(
 def live_server(
     models_dir: Path, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 60.0
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`python -m serving` as a real process on a free loopback port, ready; stopped after."""
+    """`python -m serving` as a real process on a free loopback port, ready; stopped after.
+    gRPC is off unless `args` give --grpc-port."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -143,6 +146,7 @@ def live_server(
             str(models_dir),
             "--threads",
             "1",
+            *([] if "--grpc-port" in args else ["--grpc-port", "0"]),
             *args,
         ],
         env={**os.environ, **(env or {})},

@@ -19,7 +19,7 @@ from tritonclient.grpc import model_config_pb2, service_pb2
 from tritonclient.utils import InferenceServerException
 
 from models.spec import SPECS
-from tests.serving.conftest import live_server
+from tests.serving.conftest import free_port, live_server
 from tests.serving.test_v2 import items
 from tests.serving.test_v2_extensions import sample
 
@@ -117,19 +117,25 @@ def perf_analyzer() -> Path | None:
 
 
 @pytest.mark.skipif(perf_analyzer() is None, reason="perf_analyzer not fetched (shared/tools)")
-def test_perf_analyzer_runs_and_reads_the_server_statistics(built_repo: Path) -> None:
-    """perf_analyzer reads /config (batch size, input dims and data type) before it starts and
-    /stats for its Server: section; both must be what it expects."""
-    with live_server(built_repo) as (url, _):
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_perf_analyzer_runs_and_reads_the_server_statistics(
+    built_repo: Path, protocol: str
+) -> None:
+    """perf_analyzer reads the config (batch size, input dims and data type) before it starts
+    and the statistics for its Server: section, over HTTP (/config, /stats) and over gRPC
+    (ModelConfig, ModelStatistics); both must be what it expects."""
+    grpc_port = free_port()
+    with live_server(built_repo, "--grpc-port", str(grpc_port)) as (url, _):
+        address = url.removeprefix("http://") if protocol == "http" else f"127.0.0.1:{grpc_port}"
         run = subprocess.run(
             [
                 str(perf_analyzer()),
                 "-m",
                 "lenet",
                 "-u",
-                url.removeprefix("http://"),
+                address,
                 "-i",
-                "http",
+                protocol,
                 "-b",
                 "2",
                 "--input-data",

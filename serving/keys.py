@@ -1,0 +1,28 @@
+"""API keys, whatever protocol carries them: the lists from the settings and the comparison.
+
+Keys are compared in constant time, every key every time, and are never logged or echoed. The
+HTTP front door (serving/http/auth.py) and the gRPC one (serving/grpc/) both check with these.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from serving.settings import Settings
+
+
+def keys_of(settings: Settings) -> list[bytes]:
+    """The prediction keys; empty when predictions are open."""
+    return [k.get_secret_value().encode() for k in settings.api_keys]
+
+
+def admin_keys_of(settings: Settings) -> list[bytes]:
+    """The admin key, as a list; empty when the admin API is off."""
+    return [settings.admin_key.get_secret_value().encode()] if settings.admin_key else []
+
+
+def matches(given: bytes, keys: list[bytes]) -> bool:
+    found = False
+    for key in keys:  # no early exit: time does not tell which key, or how much, matched
+        found |= hmac.compare_digest(given, key)
+    return found
