@@ -230,7 +230,9 @@ class Server:
     def start(self, timeout_s: float = 120.0) -> float:
         """Spawn, then wait for the first 200 on a real prediction; returns that cold start."""
         argv = [a.replace("{port}", str(self.port)) for a in self.argv]
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        # No gRPC port unless asked for (--grpc-port): servers run one after another, and the
+        # default 8001 is shared silently between processes (SO_REUSEPORT).
+        env = {**os.environ, "SERVING_GRPC_PORT": "0", **self.env, "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("wb")
         _LIVE.append(self)
         t0 = time.perf_counter()

@@ -114,6 +114,7 @@ def free_port() -> int:
 def start_server(models_dir: str | None) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     cmd = [sys.executable, "-m", "serving", "--port", str(port), "--log-level", "warning"]
+    cmd += ["--grpc-port", "0"]  # HTTP only
     if models_dir:
         cmd += ["--models-dir", models_dir]
     if os.path.exists("/usr/bin/taskset"):

@@ -105,6 +105,12 @@ def test_a_refused_body_still_coming_gets_its_answer_then_a_clean_end(port: int)
             flood.result(timeout=LINGER_S + 5)
 
 
+def metrics(port: int) -> str:
+    with connect(port) as s:
+        s.sendall(get("/metrics"))
+        return read_answer(s)[2].decode()
+
+
 def test_a_body_that_ends_when_the_slots_are_full_is_refused(slow: int) -> None:
     """Admission is checked again once the body is in: a request let past the first check
     while its body was still coming is refused if the slots filled meanwhile."""
@@ -115,7 +121,10 @@ def test_a_body_that_ends_when_the_slots_are_full_is_refused(slow: int) -> None:
         try:
             for s in busy:
                 s.sendall(CURVE)
-            time.sleep(0.1)  # the slots are taken (each answer takes far longer)
+            deadline = time.monotonic() + 10  # until the slots are taken, as /metrics says
+            while f"serving_in_flight {IN_FLIGHT}.0" not in metrics(slow):
+                assert time.monotonic() < deadline, "the slow requests never filled the slots"
+                time.sleep(0.005)
             late.sendall(CURVE[-5:])
             assert read_answer(late)[0] == 503
             assert [read_answer(s)[0] for s in busy] == [200] * IN_FLIGHT
