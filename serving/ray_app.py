@@ -115,7 +115,11 @@ class DropEchoedRequestId:
 
 
 def _replica_threads() -> int:
-    """Inference threads: the CPUs Ray gave this replica (at least 1), not the machine's."""
+    """Inference threads: the CPUs Ray gave this replica (at least 1), not the machine's.
+    Outside a running Ray (the deployment class built directly) 1: asking Ray then would start
+    a local Ray as a side effect."""
+    if not ray.is_initialized():
+        return 1
     with contextlib.suppress(Exception):
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0)
         return max(1, round(cpus))

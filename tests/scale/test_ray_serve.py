@@ -360,6 +360,8 @@ def test_grpc_through_rays_proxy(ray_service: RayService, single: str) -> None:
 def test_a_killed_replica_is_replaced_while_the_app_keeps_answering(
     ray_service: RayService,
 ) -> None:
+    if ray.is_initialized():  # a Ray this process started itself: not the service's
+        ray.shutdown()
     ray.init(address=ray_service.gcs, logging_level="WARNING")
     try:
         before = replica_names()
