@@ -20,6 +20,8 @@ from pathlib import Path
 from bench import harness
 from bench.serve_bench import default_data_dir
 
+JSON = {"Content-Type": "application/json"}
+
 # `python -m serving` from the given checkout: its packages first on the path.
 RUN = (
     "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = harness.scratch_dir("ab-serve-")
     images = harness.mnist_digits(256, a.data_dir)
     digit = harness.write_bodies(
-        scratch, "digit", [(harness.digits_json(images[i : i + 1]), {}) for i in range(256)], 1
+        scratch, "digit", [(harness.digits_json(images[i : i + 1]), JSON) for i in range(256)], 1
     )
     v2 = harness.write_bodies(
         scratch, "v2", [harness.v2_binary(images[i : i + 1]) for i in range(256)], 1
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     work = {"digit": ("/predict/digits", digit), "v2": ("/v2/models/lenet/infer", v2)}
     runs: dict[tuple[str, str], list[float]] = {(t, w): [] for t in trees for w in work}
     p99: dict[tuple[str, str], list[float]] = {(t, w): [] for t in trees for w in work}
+    errors: list[str] = []
     for r in range(a.rounds):
         order = list(trees) if r % 2 == 0 else list(reversed(trees))
         for label in order:
@@ -66,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                 for name, (path, bodies) in work.items():
                     harness.wrk(s.url(path), bodies, a.connections, a.warmup, cores)
                     res = harness.wrk(s.url(path), bodies, a.connections, a.duration, cores)
-                    if res.errors:
+                    if res.errors:  # a run with errors measures the errors, not the path
                         print(f"{label} {name}: {res.error_detail()}", file=sys.stderr)
+                        errors.append(f"{label} {name} round {r + 1}: {res.error_detail()}")
                     runs[label, name].append(res.rps)
                     p99[label, name].append(res.p99_ms)
                     print(f"round {r + 1} {label:4} {name:5} {res.rps:8.0f} req/s", flush=True)
@@ -90,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Every round (req/s):", ""]
     for (label, name), values in runs.items():
         lines.append(f"- {label} {name}: " + ", ".join(f"{v:,.0f}" for v in values))
-    lines += ["", *harness.busy_note(start_load)]
+    lines += ["", f"Errors: {'; '.join(errors) if errors else 'none'}.", ""]
+    lines += harness.busy_note(start_load)
     Path(a.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -208,7 +208,7 @@ def ort_child(models_dir: str, seconds: float, batch: int, data_dir: str) -> Non
     """In a child pinned to the server core: this service's ONNX Runtime session alone, calling
     it back to back on one batch of real digits; prints one JSON line."""
     import numpy as np
-    from serving.backends import OnnxRunner
+    from serving.engine.backends import OnnxRunner
 
     from models.spec import LENET
     from models.store import version_dir
