@@ -133,6 +133,28 @@ def test_a_body_that_ends_when_the_slots_are_full_is_refused(slow: int) -> None:
                 s.close()
 
 
+def test_when_the_slots_are_full_a_body_is_refused_before_it_is_read(slow: int) -> None:
+    """Admission is also checked before the body: with every slot taken, a request that asks
+    `Expect: 100-continue` is answered 503 at once, never invited to send its body."""
+    busy = [connect(slow, timeout=30) for _ in range(IN_FLIGHT)]
+    try:
+        for s in busy:
+            s.sendall(CURVE)
+        deadline = time.monotonic() + 10
+        while f"serving_in_flight {IN_FLIGHT}.0" not in metrics(slow):
+            assert time.monotonic() < deadline, "the slow requests never filled the slots"
+            time.sleep(0.005)
+        head = CURVE.split(b"\r\n\r\n")[0] + b"\r\nExpect: 100-continue\r\n\r\n"
+        with connect(slow, timeout=30) as asking:
+            asking.sendall(head)  # the headers only
+            status, headers, _ = read_answer(asking)
+        assert status == 503 and headers["connection"] == "close"
+        assert [read_answer(s)[0] for s in busy] == [200] * IN_FLIGHT
+    finally:
+        for s in busy:
+            s.close()
+
+
 @pytest.mark.anyio
 async def test_a_model_still_loading_is_neither_ready_nor_said_ready(repo: Path) -> None:
     registry = Registry(settings_for(repo, models=["curve"]))
