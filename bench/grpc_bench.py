@@ -208,10 +208,10 @@ def ort_child(models_dir: str, seconds: float, batch: int, data_dir: str) -> Non
     """In a child pinned to the server core: this service's ONNX Runtime session alone, calling
     it back to back on one batch of real digits; prints one JSON line."""
     import numpy as np
-    from serving.engine.backends import OnnxRunner
 
     from models.spec import LENET
     from models.store import version_dir
+    from serving.engine.backends import OnnxRunner
 
     runner = OnnxRunner(LENET, version_dir(Path(models_dir), LENET.name), "cpu", threads=1)
     x = harness.mnist_digits(batch, data_dir).astype(np.float32).reshape(batch, 1, 28, 28)
