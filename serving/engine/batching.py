@@ -30,7 +30,25 @@ class Overloaded(Exception):
     """The model's queue is full; the caller should retry later (503)."""
 
 
-@dataclass(eq=False, slots=True)
+class NotFinite(Exception):
+    """The model's answer for these inputs has a NaN or an infinity, first in row `row`."""
+
+    def __init__(self, row: int) -> None:
+        super().__init__(f"no finite answer for row {row}")
+        self.row = row
+
+
+def _checked(y: np.ndarray) -> np.ndarray:
+    """y, or NotFinite naming its first row with a NaN or an infinity."""
+    finite = np.isfinite(y).reshape(len(y), -1).all(axis=1)
+    if not finite.all():
+        raise NotFinite(int(np.argmin(finite)))
+    return y
+
+
+# No repr: deque.remove() puts its argument's repr in the ValueError it raises for a job
+# already taken, and an array's repr costs far more than the rest of a request.
+@dataclass(eq=False, repr=False, slots=True)
 class _Job:
     x: np.ndarray
     future: asyncio.Future[np.ndarray]
@@ -90,7 +108,9 @@ class Batcher:
         loop = asyncio.get_running_loop()
         if self._worker is None or self._worker.done():
             # Replaced while this request was on its way: the old version still answers it.
-            return asyncio.ensure_future(loop.run_in_executor(self._executor, self._run, x))
+            return asyncio.ensure_future(
+                loop.run_in_executor(self._executor, lambda: _checked(self._run(x)))
+            )
         n = len(x)
         if self.queued_items + n > self.max_queue and self.queued_items > 0:
             self.stats.rejected += 1
@@ -164,7 +184,7 @@ class Batcher:
             x = jobs[0].x if len(jobs) == 1 else np.concatenate([j.x for j in jobs])
             joined = time.perf_counter_ns()
             try:
-                y, infer_ns = await loop.run_in_executor(self._executor, self._timed, x)
+                y, infer_ns, finite = await loop.run_in_executor(self._executor, self._timed, x)
             except Exception as e:  # the model failed: every caller in the batch learns why
                 for j in jobs:
                     if not j.future.done():
@@ -180,7 +200,11 @@ class Batcher:
             for j in jobs:
                 n = len(j.x)
                 if not j.future.done():  # a caller may have gone while its batch ran
-                    j.future.set_result(y[offset : offset + n])
+                    rows = y[offset : offset + n]
+                    try:
+                        j.future.set_result(rows if finite else _checked(rows))
+                    except NotFinite as e:
+                        j.future.set_exception(e)
                     answered += 1
                     queue_ns += started - j.queued_ns
                 offset += n
@@ -194,11 +218,13 @@ class Batcher:
                     time.perf_counter_ns() - split,
                 )
 
-    def _timed(self, x: np.ndarray) -> tuple[np.ndarray, int]:
-        """The runner's answer and how long it took, in nanoseconds (in the worker thread)."""
+    def _timed(self, x: np.ndarray) -> tuple[np.ndarray, int, bool]:
+        """The runner's answer, how long it took in nanoseconds, and whether every value of it
+        is finite (in the worker thread, so that the event loop checks once a batch at most)."""
         started = time.perf_counter_ns()
         y = self._run(x)
-        return y, time.perf_counter_ns() - started
+        elapsed = time.perf_counter_ns() - started
+        return y, elapsed, bool(np.isfinite(y).all())
 
     async def close(self) -> None:
         """Finish what is queued, then stop (used when a new version replaces this one)."""

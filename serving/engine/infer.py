@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from serving import metrics
-from serving.engine.batching import Overloaded
+from serving.engine.batching import NotFinite, Overloaded
 from serving.engine.registry import Entry
 from serving.engine.statistics import BACKEND, CANCELED, OTHER, REASON_OF_STATUS
 from serving.errors import ApiError
@@ -36,14 +36,14 @@ async def infer(
     or `bad_input` naming the first item the model has no finite answer for."""
     started = time.perf_counter_ns()
     try:
-        y = await _run(entry, x, timeout_s, gone)
-        if not np.isfinite(y).all():
-            i = int(np.argmin(np.isfinite(y).reshape(len(y), -1).all(axis=1)))
+        try:
+            y = await _run(entry, x, timeout_s, gone)
+        except NotFinite as e:  # the batcher checks the answers (off the event loop)
             raise ApiError(
                 bad_input,
                 "the model's answer overflowed for these values: send numbers of a sensible size",
-                f"{field}[{i}]",
-            )
+                f"{field}[{e.row}]",
+            ) from None
     except ApiError as e:
         entry.stats.fail(time.perf_counter_ns() - started, REASON_OF_STATUS.get(e.status, OTHER))
         raise
