@@ -104,8 +104,11 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         self.lingering = False
         self.body_timer: asyncio.TimerHandle | None = None
         self.body_started = self.last_body = 0.0
-        self.head_timer: asyncio.TimerHandle | None = self.loop.call_later(
-            self.limits.header_timeout_s, self._head_timed_out
+        # One timer for the heads of this connection, not one per request: it is left running
+        # when a head completes, and on firing looks at the head in progress (if any) then.
+        self.head_started: float | None = self.loop.time()  # None: no head being read
+        self.head_timer: asyncio.TimerHandle | None = self.loop.call_at(
+            self.head_started + self.limits.header_timeout_s, self._head_timed_out
         )
 
     # ---- reading -------------------------------------------------------------------------
@@ -155,9 +158,10 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         self.unanswered.append(left)
         self.header_lines = 0
         self.requests_begun += 1
+        self.head_started = self.loop.time()
         if self.head_timer is None:
-            self.head_timer = self.loop.call_later(
-                self.limits.header_timeout_s, self._head_timed_out
+            self.head_timer = self.loop.call_at(
+                self.head_started + self.limits.header_timeout_s, self._head_timed_out
             )
 
     def on_url(self, url: bytes) -> None:
@@ -181,9 +185,7 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.reading_head = False
         self.head_bytes = 0
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
+        self.head_started = None  # the head timer, when it fires, finds nothing to time out
         super().on_headers_complete()
         if len(self.pipeline) > MAX_PIPELINED:  # a client that sends and never reads
             self.transport.close()
@@ -222,7 +224,11 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self.head_timer = None
-        if not self.reading_head or self.transport.is_closing():
+        if self.head_started is None or not self.reading_head or self.transport.is_closing():
+            return  # no head being read: the next request's first byte sets the timer again
+        due = self.head_started + self.limits.header_timeout_s
+        if due > self.loop.time():  # a later head than the one the timer was set for
+            self.head_timer = self.loop.call_at(due, self._head_timed_out)
             return
         if self.head_bytes:
             self._refuse(408, f"the request head took over {self.limits.header_timeout_s:g} s")
