@@ -47,6 +47,9 @@ class Target:
 
 
 UNMATCHED = Target("unmatched", OPEN, frozenset(), None)
+# Paths matched once are remembered (most requests ask for a few paths), within a bound.
+SEEN_PATHS = 4096
+SEEN_PATH_BYTES = 256
 
 
 class Routes:
@@ -56,6 +59,7 @@ class Routes:
         self.exact: dict[str, Target] = {}
         self.templated: list[tuple[re.Pattern[str], Target]] = []
         self.mounts: list[tuple[str, Target]] = []
+        self.seen: dict[str, tuple[Target, dict[str, Any]]] = {}  # paths already matched
         for route in routes:
             if isinstance(route, Mount):
                 self.mounts.append((route.path, Target(route.path, OPEN, frozenset(), None)))
@@ -79,6 +83,14 @@ class Routes:
                 self.exact[route.path] = target
 
     def find(self, path: str) -> tuple[Target, dict[str, Any]]:
+        found = self.seen.get(path)
+        if found is None:
+            found = self._match(path)
+            if len(path) <= SEEN_PATH_BYTES and len(self.seen) < SEEN_PATHS:
+                self.seen[path] = found  # the params dict is shared: only ever read
+        return found
+
+    def _match(self, path: str) -> tuple[Target, dict[str, Any]]:
         target = self.exact.get(path)
         if target is not None:
             return target, {}
@@ -98,7 +110,7 @@ class Ingress:
         self.routes = Routes(routes)
         self.keys = Keys(settings)
         self.specs = specs_in(settings.models_dir)
-        self.limits: dict[tuple[Gate, str | None], int] = {}  # body limits, worked out once
+        self.limits: dict[tuple[str, str | None], int] = {}  # body limits, worked out once
         self.max_in_flight = settings.max_in_flight
         self.in_flight = 0
         self.recorder = Recorder(settings.access_log)
@@ -111,17 +123,22 @@ class Ingress:
         rid = request_id(scope)
         target, params = self.routes.find(scope["path"])
         scope["state"]["endpoint"] = target.template
+        header = (b"x-request-id", rid.encode())
         status = 0
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_id(message: Message) -> None:  # for the routes FastAPI answers
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
         try:
-            await self._answer(scope, receive, send_with_id, target, params)
+            response = await self._answer(scope, receive, send_with_id, target, params)
+            if response is not None:  # ours to send (FastAPI sent the others itself)
+                response.raw_headers.append(header)
+                status = response.status_code
+                await response(scope, receive, send)
         except Exception as e:  # an internal fault: a JSON 500 naming the request id, no trace
             fault = internal_error(e, rid, scope["path"])
             if fault is None:  # the client left
@@ -135,43 +152,46 @@ class Ingress:
 
     async def _answer(
         self, scope: Scope, receive: Receive, send: Send, target: Target, params: dict[str, Any]
-    ) -> None:
+    ) -> Response | None:
+        """The answer to send, or None when the route (through FastAPI) has sent it on `send`."""
         gate = target.gate
         try:
             if refused := self.keys.refusal(scope, gate.access):
                 if has_body(scope):  # not read: not worth keeping the connection for
                     refused.headers.update(CLOSE)
-                await refused(scope, receive, send)
-                return
+                return refused
             if gate.admit:  # full already: not worth reading the body (or inviting it)
                 self._admit(scope)
             s = self.settings
             # Under our own protocol the server bounds the body's time (see read_body).
             idle_s = None if DISCONNECTED in scope.get("extensions", ()) else s.body_idle_timeout_s
-            limit = self._limit(gate, params.get("name"))
+            limit = self._limit(target, params.get("name"))
             body = await read_body(scope, receive, limit, idle_s, s.body_timeout_s)
             if gate.admit:  # the slot itself is taken only once the body is in
                 self._admit(scope)
         except ApiError as e:
-            await error_response(e.status, e.message, e.field, e.headers)(scope, receive, send)
-            return
+            return error_response(e.status, e.message, e.field, e.headers)
         scope["state"]["body"] = body
+        direct = target.endpoint is not None and scope["method"] in target.methods
         if not gate.admit:
-            await self._route(scope, replay(body, receive), send, target, params)
-            return
+            return await self._route(scope, receive, send, target, params, body, direct)
         self.in_flight += 1
         metrics.IN_FLIGHT.inc()
         try:
-            await self._route(scope, replay(body, receive), send, target, params)
+            if direct:  # the hot path, one call nearer (each await level costs every resume)
+                return await target.endpoint(Request(scope, receive), **params)  # type: ignore[misc]
+            return await self._route(scope, receive, send, target, params, body, direct)
+        except ApiError as e:  # only a direct endpoint's: FastAPI answers its routes' own
+            return error_response(e.status, e.message, e.field, e.headers)
         finally:
             self.in_flight -= 1
             metrics.IN_FLIGHT.dec()
 
-    def _limit(self, gate: Gate, model: str | None) -> int:
-        key = (gate, model if model in self.specs else None)
+    def _limit(self, target: Target, model: str | None) -> int:
+        key = (target.template, model if model in self.specs else None)
         limit = self.limits.get(key)
         if limit is None:
-            limit = self.limits[key] = body_limit(gate, self.settings, key[1], self.specs)
+            limit = self.limits[key] = body_limit(target.gate, self.settings, key[1], self.specs)
         return limit
 
     def _admit(self, scope: Scope) -> None:
@@ -184,16 +204,22 @@ class Ingress:
             raise ApiError(503, "the server is busy; retry later", headers=headers)
 
     async def _route(
-        self, scope: Scope, receive: Receive, send: Send, target: Target, params: dict[str, Any]
-    ) -> None:
-        if target.endpoint is not None and scope["method"] in target.methods:
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        target: Target,
+        params: dict[str, Any],
+        body: bytes,
+        direct: bool,
+    ) -> Response | None:
+        if direct:  # the endpoint takes its body from the scope's state
             try:
-                response = await target.endpoint(Request(scope, receive), **params)
+                return await target.endpoint(Request(scope, receive), **params)  # type: ignore[misc]
             except ApiError as e:
-                response = error_response(e.status, e.message, e.field, e.headers)
-            await response(scope, receive, send)
-            return
+                return error_response(e.status, e.message, e.field, e.headers)
         if scope["method"] == "HEAD" and "GET" in target.methods:
             # HEAD is GET without the body; the server (which sees "HEAD") sends no body.
             scope = {**scope, "method": "GET"}
-        await self.app(scope, receive, send)
+        await self.app(scope, replay(body, receive), send)
+        return None
