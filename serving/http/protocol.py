@@ -99,7 +99,6 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         self.reading_head = True  # between a request's first byte (or none yet) and its headers
         self.head_bytes = 0
         self.requests_begun = 0
-        self.header_lines = 0
         self.refusal: Refused | None = None
         self.lingering = False
         self.body_timer: asyncio.TimerHandle | None = None
@@ -156,7 +155,6 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         left: asyncio.Future[None] = self.loop.create_future()
         self.scope["extensions"] = {DISCONNECTED: left}
         self.unanswered.append(left)
-        self.header_lines = 0
         self.requests_begun += 1
         self.head_started = self.loop.time()
         if self.head_timer is None:
@@ -171,18 +169,18 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
                 414, f"the request target is over {self.limits.max_request_line_bytes} bytes"
             )
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.header_lines += 1
-        if self.header_lines > self.limits.max_headers:
-            self._refuse_in_parser(431, f"more than {self.limits.max_headers} header lines")
-        if len(name) + len(value) > self.limits.max_header_bytes:
-            shown = name[:64].decode("latin-1")
-            self._refuse_in_parser(
-                431, f"header {shown!r} is over {self.limits.max_header_bytes} bytes"
-            )
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
+        # The header lines are counted and measured once the head is in (uvicorn has kept
+        # them), not one call each: the head's own limit (see _feed) bounds them meanwhile.
+        limits = self.limits
+        if len(self.headers) > limits.max_headers:
+            self._refuse_in_parser(431, f"more than {limits.max_headers} header lines")
+        for name, value in self.headers:
+            if len(name) + len(value) > limits.max_header_bytes:
+                shown = name[:64].decode("latin-1")
+                self._refuse_in_parser(
+                    431, f"header {shown!r} is over {limits.max_header_bytes} bytes"
+                )
         self.reading_head = False
         self.head_bytes = 0
         self.head_started = None  # the head timer, when it fires, finds nothing to time out
@@ -192,7 +190,8 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        self.last_body = self.loop.time()
+        if self.body_timer is not None:  # a body that came whole with its head is not timed
+            self.last_body = self.loop.time()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
