@@ -160,15 +160,15 @@ class Ingress:
                 if has_body(scope):  # not read: not worth keeping the connection for
                     refused.headers.update(CLOSE)
                 return refused
-            if gate.admit:  # full already: not worth reading the body (or inviting it)
-                self._admit(scope)
+            if gate.admit and self.in_flight >= self.max_in_flight:
+                self._busy(scope)  # full already: not worth reading the body (or inviting it)
             s = self.settings
             # Under our own protocol the server bounds the body's time (see read_body).
             idle_s = None if DISCONNECTED in scope.get("extensions", ()) else s.body_idle_timeout_s
             limit = self._limit(target, params.get("name"))
             body = await read_body(scope, receive, limit, idle_s, s.body_timeout_s)
-            if gate.admit:  # the slot itself is taken only once the body is in
-                self._admit(scope)
+            if gate.admit and self.in_flight >= self.max_in_flight:
+                self._busy(scope)  # the slot itself is taken only once the body is in
         except ApiError as e:
             return error_response(e.status, e.message, e.field, e.headers)
         scope["state"]["body"] = body
@@ -194,14 +194,13 @@ class Ingress:
             limit = self.limits[key] = body_limit(target.gate, self.settings, key[1], self.specs)
         return limit
 
-    def _admit(self, scope: Scope) -> None:
-        """503 with Retry-After when max_in_flight predictions are already being answered."""
-        if self.in_flight >= self.max_in_flight:
-            metrics.REJECTED.labels("", "busy").inc()
-            headers = {"Retry-After": "1"}
-            if has_body(scope):
-                headers.update(CLOSE)
-            raise ApiError(503, "the server is busy; retry later", headers=headers)
+    def _busy(self, scope: Scope) -> None:
+        """503 with Retry-After: max_in_flight predictions are already being answered."""
+        metrics.REJECTED.labels("", "busy").inc()
+        headers = {"Retry-After": "1"}
+        if has_body(scope):
+            headers.update(CLOSE)
+        raise ApiError(503, "the server is busy; retry later", headers=headers)
 
     async def _route(
         self,
