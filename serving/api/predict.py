@@ -37,7 +37,7 @@ IMAGE_FORMATS = {"PNG", "JPEG", "BMP", "GIF", "WEBP"}
 
 
 # Every JSON prediction passes through the same steps: decode -> infer -> encode.
-async def _decode(request: Request, family: str, field: str) -> tuple[Entry, np.ndarray]:
+def _decode(request: Request, family: str, field: str) -> tuple[Entry, np.ndarray]:
     """The body -> the model asked for, and its inputs as float32 (N, *spec.input.shape)."""
     s = request.app.state.settings
     registry = request.app.state.registry
@@ -66,10 +66,8 @@ async def _decode(request: Request, family: str, field: str) -> tuple[Entry, np.
     return entry, x.reshape(-1, *spec.input.shape)
 
 
-async def _predict(request: Request, family: str, field: str) -> tuple[Entry, np.ndarray]:
-    entry, x = await _decode(request, family, field)
-    s = request.app.state.settings
-    return entry, await infer(request, entry, x, s.request_timeout_s, field)
+def _timeout_s(request: Request) -> float:
+    return float(request.app.state.settings.request_timeout_s)
 
 
 def _answer(entry: Entry, **content: object) -> Response:
@@ -85,7 +83,8 @@ def _answer(entry: Entry, **content: object) -> Response:
 )
 @gated(predict_json("digits"))
 async def predict_digits(request: Request) -> Response:
-    entry, probs = await _predict(request, "digits", "images")
+    entry, x = _decode(request, "digits", "images")  # no coroutine: one await level fewer
+    probs = await infer(request, entry, x, _timeout_s(request), "images")
     return _answer(entry, predictions=classes(probs, "digit"))
 
 
@@ -181,7 +180,8 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
 )
 @gated(predict_json("points"))
 async def predict_points(request: Request) -> Response:
-    entry, probs = await _predict(request, "points", "points")
+    entry, x = _decode(request, "points", "points")
+    probs = await infer(request, entry, x, _timeout_s(request), "points")
     return _answer(entry, predictions=classes(probs, "label"))
 
 
@@ -194,5 +194,6 @@ async def predict_points(request: Request) -> Response:
 )
 @gated(predict_json("curve"))
 async def predict_curve(request: Request) -> Response:
-    entry, y = await _predict(request, "curve", "x")
+    entry, x = _decode(request, "curve", "x")
+    y = await infer(request, entry, x, _timeout_s(request), "x")
     return _answer(entry, y=y.reshape(-1))
