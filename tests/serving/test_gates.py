@@ -17,11 +17,11 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from serving.api.gates import OPEN, body_limit
+from serving.api.gates import OPEN, V2_INFER, body_limit, gated
 from serving.app import create_app
 from serving.engine.pool import Pool
 from serving.errors import ApiError
-from serving.http.ingress import FRAMEWORK, Routes, Target
+from serving.http.ingress import FRAMEWORK, SEEN_PATH_BYTES, SEEN_PATHS, Routes, Target
 from serving.http.protocol import MAX_PIPELINED
 from tests.serving.conftest import live_server, settings_for
 from tests.serving.slow_model import publish_slow_curve
@@ -48,6 +48,25 @@ def test_a_route_without_a_gate_stops_the_app_from_starting() -> None:
     with pytest.raises(TypeError, match="has no gate"):
         Routes([Route("/new", ungated)])
     assert Routes([Route("/docs", ungated)]).exact["/docs"].gate is OPEN  # FastAPI's own pages
+
+
+def test_the_paths_remembered_are_bounded_in_count_and_length() -> None:
+    """The front door remembers matched paths; a client sending endless new ones (or long
+    ones) cannot grow that memory past its bound, and a remembered answer is the same."""
+
+    @gated(V2_INFER)
+    async def infer() -> None: ...
+
+    routes = Routes([Route("/v2/models/{name}/infer", infer, methods=["POST"])])
+    for i in range(SEEN_PATHS + 50):
+        target, params = routes.find(f"/v2/models/m{i}/infer")
+        assert target.template == "/v2/models/{name}/infer" and params == {"name": f"m{i}"}
+    assert len(routes.seen) == SEEN_PATHS
+    long = "/v2/models/" + "x" * SEEN_PATH_BYTES + "/infer"
+    fresh = Routes([Route("/v2/models/{name}/infer", infer, methods=["POST"])])
+    assert fresh.find(long)[1] == {"name": "x" * SEEN_PATH_BYTES} and long not in fresh.seen
+    assert fresh.find("/v2/models/a/infer") == fresh.find("/v2/models/a/infer")
+    assert "/v2/models/a/infer" in fresh.seen
 
 
 def test_the_walk_finds_every_route(built_repo: Path) -> None:
