@@ -173,19 +173,21 @@ class Ingress:
             return error_response(e.status, e.message, e.field, e.headers)
         scope["state"]["body"] = body
         direct = target.endpoint is not None and scope["method"] in target.methods
-        if not gate.admit:
-            return await self._route(scope, receive, send, target, params, body, direct)
-        self.in_flight += 1
-        metrics.IN_FLIGHT.inc()
+        if gate.admit:
+            self.in_flight += 1
+            metrics.IN_FLIGHT.inc()
         try:
-            if direct:  # the hot path, one call nearer (each await level costs every resume)
+            if direct:  # the hot path, its body from the scope's state, one await level near
                 return await target.endpoint(Request(scope, receive), **params)  # type: ignore[misc]
-            return await self._route(scope, receive, send, target, params, body, direct)
-        except ApiError as e:  # only a direct endpoint's: FastAPI answers its routes' own
+            return await self._forward(scope, receive, send, target, body)
+        except ApiError as e:
+            if not direct:  # FastAPI answers its own routes' errors
+                raise
             return error_response(e.status, e.message, e.field, e.headers)
         finally:
-            self.in_flight -= 1
-            metrics.IN_FLIGHT.dec()
+            if gate.admit:
+                self.in_flight -= 1
+                metrics.IN_FLIGHT.dec()
 
     def _limit(self, target: Target, model: str | None) -> int:
         key = (target.template, model if model in self.specs else None)
@@ -202,23 +204,11 @@ class Ingress:
             headers.update(CLOSE)
         raise ApiError(503, "the server is busy; retry later", headers=headers)
 
-    async def _route(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        target: Target,
-        params: dict[str, Any],
-        body: bytes,
-        direct: bool,
-    ) -> Response | None:
-        if direct:  # the endpoint takes its body from the scope's state
-            try:
-                return await target.endpoint(Request(scope, receive), **params)  # type: ignore[misc]
-            except ApiError as e:
-                return error_response(e.status, e.message, e.field, e.headers)
+    async def _forward(
+        self, scope: Scope, receive: Receive, send: Send, target: Target, body: bytes
+    ) -> None:
+        """On to FastAPI, which reads the body already read from a replay and sends itself."""
         if scope["method"] == "HEAD" and "GET" in target.methods:
             # HEAD is GET without the body; the server (which sees "HEAD") sends no body.
             scope = {**scope, "method": "GET"}
         await self.app(scope, replay(body, receive), send)
-        return None
