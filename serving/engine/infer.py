@@ -35,40 +35,18 @@ async def infer(
     """x through the model's batcher: the answer rows, or 503 (full), 504 (slow), 499 (gone),
     or `bad_input` naming the first item the model has no finite answer for."""
     started = time.perf_counter_ns()
-    try:
-        try:
-            y = await _run(entry, x, timeout_s, gone)
-        except NotFinite as e:  # the batcher checks the answers (off the event loop)
-            raise ApiError(
-                bad_input,
-                "the model's answer overflowed for these values: send numbers of a sensible size",
-                f"{field}[{e.row}]",
-            ) from None
-    except ApiError as e:
-        entry.stats.fail(time.perf_counter_ns() - started, REASON_OF_STATUS.get(e.status, OTHER))
-        raise
-    except asyncio.CancelledError:
-        entry.stats.fail(time.perf_counter_ns() - started, CANCELED)
-        raise
-    except Exception:  # the model itself failed
-        entry.stats.fail(time.perf_counter_ns() - started, BACKEND)
-        raise
-    entry.stats.success(time.perf_counter_ns() - started)
-    return y
-
-
-async def _run(
-    entry: Entry, x: np.ndarray, timeout_s: float, gone: asyncio.Future[None] | None
-) -> np.ndarray:
     name = entry.spec.name
     try:
         answer = entry.batcher.enqueue(x)
     except Overloaded as e:
         metrics.REJECTED.labels(name, "overloaded").inc()
-        raise ApiError(
-            503, f"model {name!r} is overloaded: {e}; retry later", headers={"Retry-After": "1"}
+        raise _failed(
+            entry,
+            started,
+            ApiError(
+                503, f"model {name!r} is overloaded: {e}; retry later", headers={"Retry-After": "1"}
+            ),
         ) from None
-    loop = asyncio.get_running_loop()
     timed_out = False
 
     def expire() -> None:
@@ -84,20 +62,44 @@ async def _run(
     # are still waiting; a batch already running finishes on its own.
     if gone is not None:
         gone.add_done_callback(hung_up)
-    timer = loop.call_later(timeout_s, expire)
+    timer = asyncio.get_running_loop().call_later(timeout_s, expire)
     try:
-        return await answer
+        y = await answer
+    except NotFinite as e:  # the batcher checks the answers (off the event loop)
+        raise _failed(
+            entry,
+            started,
+            ApiError(
+                bad_input,
+                "the model's answer overflowed for these values: send numbers of a sensible size",
+                f"{field}[{e.row}]",
+            ),
+        ) from None
     except asyncio.CancelledError:
         if timed_out:
             metrics.REJECTED.labels(name, "timeout").inc()
-            raise ApiError(
-                504, f"no answer within {timeout_s:g} s", headers={"Retry-After": "1"}
+            raise _failed(
+                entry,
+                started,
+                ApiError(504, f"no answer within {timeout_s:g} s", headers={"Retry-After": "1"}),
             ) from None
         if gone is not None and gone.done() and not gone.cancelled():
             metrics.REJECTED.labels(name, "client_gone").inc()
-            raise ApiError(499, "client closed the request") from None  # nginx's code
+            raise _failed(entry, started, ApiError(499, "client closed the request")) from None
+        entry.stats.fail(time.perf_counter_ns() - started, CANCELED)
         raise  # this request itself is being cancelled (shutdown)
+    except Exception:  # the model itself failed
+        entry.stats.fail(time.perf_counter_ns() - started, BACKEND)
+        raise
     finally:
         timer.cancel()
         if gone is not None:
             gone.remove_done_callback(hung_up)  # a hang-up from now on changes nothing
+    entry.stats.success(time.perf_counter_ns() - started)
+    return y
+
+
+def _failed(entry: Entry, started: int, error: ApiError) -> ApiError:
+    """The error, counted as a failure with Triton's reason for its status."""
+    entry.stats.fail(time.perf_counter_ns() - started, REASON_OF_STATUS.get(error.status, OTHER))
+    return error
