@@ -6,7 +6,9 @@ products, tens of milliseconds on one thread, so requests pile up behind it.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -66,3 +68,18 @@ def publish_slow_curve(root: Path, layers: int = 6) -> Path:
         )
 
     return store.publish(root, CURVE.name, write, keep=0)
+
+
+def record_computed(batcher: Any) -> list[tuple[int, float]]:
+    """Wraps the batcher's model call; the list fills with (input number, when its batch
+    started) for every input the model computes, an input's number being its value x 1000."""
+    computed: list[tuple[int, float]] = []
+    run = batcher._run
+
+    def recording(x: np.ndarray) -> np.ndarray:
+        started = time.monotonic()
+        computed.extend((round(v * 1000), started) for v in x.ravel().tolist())
+        return run(x)
+
+    batcher._run = recording
+    return computed

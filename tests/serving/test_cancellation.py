@@ -16,14 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from fastapi import FastAPI
 
 from serving.app import create_app
 from serving.http.protocol import HttpToolsProtocol
 from tests.serving.conftest import settings_for, threaded_uvicorn
-from tests.serving.slow_model import publish_slow_curve
+from tests.serving.slow_model import publish_slow_curve, record_computed
 
 CLIENTS, PATIENCE_S, BATCH = 200, 0.05, 4
 
@@ -89,15 +88,7 @@ def test_abandoned_requests_are_not_computed(
     app = create_app(settings)
     with threaded_server(app, http) as url:
         batcher = app.state.registry.entries["curve"].batcher
-        computed: list[tuple[int, float]] = []  # (request number, when its batch started)
-        run = batcher._run
-
-        def recording(x: np.ndarray) -> np.ndarray:
-            started = time.monotonic()
-            computed.extend((round(v * 1000), started) for v in x.ravel().tolist())
-            return run(x)
-
-        batcher._run = recording
+        computed = record_computed(batcher)  # (request number, when its batch started)
         crowd = subprocess.run(
             [sys.executable, "-c", CROWD, url, str(CLIENTS), str(PATIENCE_S)],
             capture_output=True,

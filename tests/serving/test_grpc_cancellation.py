@@ -20,14 +20,13 @@ from pathlib import Path
 
 import grpc
 import httpx
-import numpy as np
 from fastapi import FastAPI
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc
 
 from serving.app import create_app
 from tests.serving.conftest import free_port, settings_for, threaded_uvicorn
-from tests.serving.slow_model import publish_slow_curve
+from tests.serving.slow_model import publish_slow_curve, record_computed
 
 CALLS, DEADLINE_S, BATCH = 200, 0.2, 4
 
@@ -82,15 +81,7 @@ def test_calls_past_their_deadline_are_not_computed(tmp_path: Path) -> None:
     app = create_app(settings)
     with grpc_service(app) as (url, address):
         batcher = app.state.registry.entries["curve"].batcher
-        computed: list[tuple[int, float]] = []  # (call number, when its batch started)
-        run = batcher._run
-
-        def recording(x: np.ndarray) -> np.ndarray:
-            started = time.monotonic()
-            computed.extend((round(v * 1000), started) for v in x.ravel().tolist())
-            return run(x)
-
-        batcher._run = recording
+        computed = record_computed(batcher)  # (call number, when its batch started)
         crowd = subprocess.run(
             [sys.executable, "-c", CROWD, address, str(CALLS), str(DEADLINE_S)],
             capture_output=True,
