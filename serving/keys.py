@@ -1,7 +1,7 @@
 """API keys, whatever protocol carries them: the lists from the settings and the comparison.
 
 Keys are compared in constant time, every key every time, and are never logged or echoed. The
-HTTP front door (serving/http/auth.py) and the gRPC one (serving/grpc/) both check with these.
+HTTP front door (serving/http/ingress.py) and the gRPC one (serving/grpc/) both check with these.
 """
 
 from __future__ import annotations

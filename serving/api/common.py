@@ -11,12 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from serving.engine import infer as engine
+from serving.engine.infer import DISCONNECTED
 from serving.engine.registry import Entry
 from serving.errors import JSON
-
-# The scope extension in which the server puts a future done when the client hangs up
-# (serving/http/protocol.py sets it; other servers, e.g. Ray Serve's, do not).
-DISCONNECTED = "serving.disconnected"
 
 
 async def _client_gone(request: Request) -> None:

@@ -23,6 +23,11 @@ from serving.engine.registry import Entry
 from serving.engine.statistics import BACKEND, CANCELED, OTHER, REASON_OF_STATUS
 from serving.errors import ApiError
 
+# The ASGI scope extension in which a server puts a future done when the client hangs up: the
+# engine's name for the news `gone` brings (serving/http/protocol.py sets it; servers that do
+# not, e.g. Ray Serve's proxy, leave the route to watch `receive()` itself).
+DISCONNECTED = "serving.disconnected"
+
 
 async def infer(
     entry: Entry,

@@ -25,15 +25,51 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.spec import specs_in
 from serving import metrics
-from serving.api.common import DISCONNECTED
 from serving.api.gates import OPEN, Gate, body_limit, gate_of
+from serving.engine.infer import DISCONNECTED
 from serving.errors import ApiError, error_response
-from serving.http.auth import Keys
 from serving.http.body import CLOSE, has_body, read_body, replay
 from serving.http.observability import Recorder, internal_error, request_id
+from serving.keys import admin_keys_of, keys_of, matches
 from serving.settings import Settings
 
 Endpoint = Callable[..., Awaitable[Response]]
+
+
+# API keys, checked before any work is done (a refused body is never read). Each gate says
+# which key it needs: predictions need `Authorization: Bearer <key>` when API keys are set; admin
+# routes need the admin key and do not exist when none is set; everything else stays open. Keys
+# are compared in constant time and never logged or echoed.
+def refusal(scope: Scope, keys: list[bytes]) -> Response | None:
+    """The 401/403 answer when the request's Bearer key is missing or not one of `keys`."""
+    header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+    challenge = {"WWW-Authenticate": 'Bearer realm="starter-serve"'}
+    if header is None or header[:7].lower() != b"bearer ":
+        return error_response(
+            401, "missing API key: send Authorization: Bearer <key>", "authorization", challenge
+        )
+    if not matches(header[7:].strip(), keys):
+        return error_response(403, "API key not accepted", "authorization")
+    return None
+
+
+class Keys:
+    """The keys a gate's access asks for: none (open), a prediction key or the admin key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.predict = keys_of(settings)
+        self.admin = admin_keys_of(settings)
+
+    def refusal(self, scope: Scope, access: str) -> Response | None:
+        if access == "predict":
+            return refusal(scope, self.predict) if self.predict else None
+        if access == "admin":
+            if not self.admin:
+                return error_response(404, "the admin API is off: set SERVING_ADMIN_KEY")
+            return refusal(scope, self.admin)
+        return None
+
+
 # FastAPI's own pages, which carry no gate of ours: open, like the rest of the documentation.
 FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 

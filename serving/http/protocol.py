@@ -19,7 +19,8 @@
   when no other request is in progress, and otherwise at the end of the loop turn.
 - **A hang-up signal**: each request's scope carries `scope["extensions"][DISCONNECTED]`, a
   future done the moment its client hangs up, so a queued prediction is dropped without a task
-  per request waiting on `receive()` for the same news (serving/api/common.py).
+  per request waiting on `receive()` for the same news (serving/api/common.py); the key is the
+  engine's (serving/engine/infer.py).
 
 It subclasses uvicorn's HttpToolsProtocol, which is not a public interface: it is written
 against uvicorn PINNED (pyproject pins it), the tests check what it relies on, and
@@ -36,7 +37,7 @@ from typing import Any
 from uvicorn.config import Config
 from uvicorn.protocols.http import httptools_impl
 
-from serving.api.common import DISCONNECTED
+from serving.engine.infer import DISCONNECTED
 from serving.errors import JSON, error_body
 from serving.http.body import TOO_SLOW
 from serving.http.writes import JoinedWrites

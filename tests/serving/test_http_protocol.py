@@ -12,7 +12,7 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.server import ServerState
 
-from serving.api.common import DISCONNECTED
+from serving.engine.infer import DISCONNECTED
 from serving.http.protocol import HttpToolsProtocol
 from serving.http.writes import FLUSH_AT, JoinedWrites
 from tests.serving.conftest import threaded_uvicorn
