@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import numpy as np
@@ -24,26 +25,32 @@ async def _client_gone(request: Request) -> None:
             return
 
 
-async def infer(
+def infer(
     request: Request,
     entry: Entry,
     x: np.ndarray,
     timeout_s: float,
     field: str = "inputs",
     bad_input: int = 422,
-) -> np.ndarray:
+) -> Awaitable[np.ndarray]:
     """engine.infer for an HTTP request: the hang-up signal is the server's own where it gives
-    one, else a task waiting for `receive()` to say so."""
+    one (then the engine's coroutine itself is returned: no await level of ours on the hot
+    path), else a task waiting for `receive()` to say so."""
     request.scope["state"]["model"] = entry.spec.name  # for the metrics and the access log
     gone = request.scope.get("extensions", {}).get(DISCONNECTED)
-    watcher = None
-    if gone is None:
-        gone = watcher = asyncio.ensure_future(_client_gone(request))
+    if gone is not None:
+        return engine.infer(entry, x, timeout_s, gone, field, bad_input)
+    return _watched(request, entry, x, timeout_s, field, bad_input)
+
+
+async def _watched(
+    request: Request, entry: Entry, x: np.ndarray, timeout_s: float, field: str, bad_input: int
+) -> np.ndarray:
+    watcher = asyncio.ensure_future(_client_gone(request))
     try:
-        return await engine.infer(entry, x, timeout_s, gone, field, bad_input)
+        return await engine.infer(entry, x, timeout_s, watcher, field, bad_input)
     finally:
-        if watcher is not None:  # our watcher; the server's own signal is not ours to cancel
-            watcher.cancel()
+        watcher.cancel()
 
 
 def json_response(content: dict[str, Any] | list[Any], status: int = 200) -> Response:
