@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -51,6 +52,25 @@ IN_FLIGHT = Gauge(
     "serving_in_flight", "Prediction requests being handled", multiprocess_mode="livesum"
 )
 REJECTED = Counter("serving_rejected_total", "Requests not computed", ["model", "reason"])
+
+# The labelled children of REQUESTS and LATENCY for one request's labels, looked up once per
+# label set (labels() takes a lock and builds its key on every call). Label sets are few; the
+# cache never grows past MAX_LABEL_SETS, and past it each lookup is labels() again.
+MAX_LABEL_SETS = 10_000
+_request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
+def request_children(endpoint: str, model: str, status: str) -> tuple[Any, Any]:
+    """(REQUESTS child, LATENCY child) for one answered request's labels."""
+    key = (endpoint, model, status)
+    found = _request_children.get(key)
+    if found is None:
+        found = (REQUESTS.labels(endpoint, model, status), LATENCY.labels(endpoint))
+        if len(_request_children) < MAX_LABEL_SETS:
+            _request_children[key] = found
+    return found
+
+
 MODEL_INFO = Gauge(
     "serving_model_info",
     "The version each model serves (value 1)",

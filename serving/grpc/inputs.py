@@ -8,6 +8,7 @@ problem is a 400 (INVALID_ARGUMENT) naming the field.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +74,7 @@ def _raw(
     if t.HasField("contents"):
         raise BadRequest("give contents or raw_input_contents, not both", "inputs[0].contents")
     data = request.raw_input_contents[0]
-    count = int(np.prod(t.shape))
+    count = math.prod(t.shape)
     if len(data) != count * dtype.itemsize:
         raise BadRequest(
             f"{len(data)} bytes do not hold a {t.datatype} tensor of shape {list(t.shape)} "

@@ -30,6 +30,7 @@ from serving.grpc.rpcs import UNARY, Rpcs
 
 log = logging.getLogger("serving")
 access = logging.getLogger("serving.access")
+ENDPOINTS = {m: f"grpc:{m}" for m in (*UNARY, "ModelStreamInfer")}  # the metrics' endpoint label
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -76,9 +77,10 @@ class Servicer(protos.Servicer):
 
     def record(self, method: str, call: Call, code: grpc.StatusCode, started: float) -> None:
         seconds = time.perf_counter() - started
-        endpoint = f"grpc:{method}"
-        metrics.REQUESTS.labels(endpoint, call.model, code.name).inc()
-        metrics.LATENCY.labels(endpoint).observe(seconds)
+        endpoint = ENDPOINTS[method]
+        counter, latency = metrics.request_children(endpoint, call.model, code.name)
+        counter.inc()
+        latency.observe(seconds)
         if self.access_log:
             access.info(
                 "gRPC %s",
