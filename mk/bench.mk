@@ -15,7 +15,10 @@
 # perf_analyzer comes from ../shared/tools/perf-analyzer.sh (ARGS='--perf-analyzer PATH' elsewhere);
 # it always runs with --input-data zero: its default random data holds NaNs, which we refuse.
 # PyTriton (nvidia-pytriton 0.7.0, the [pytriton] extra) needs numpy < 2, so it gets its own venv,
-# $(PYTRITON_VENV), made on first use.
+# $(PYTRITON_VENV), made on first use. Its peer (bench/peers/pytriton_server.py) imports only
+# numpy, onnxruntime, pytriton and the repo's models/ (from the working directory), so the venv
+# holds the extra's packages and onnxruntime, not the project: resolving the whole project beside
+# numpy < 2 sent pip's resolver backtracking for over 20 minutes on 2026-12-07.
 
 PYTRITON_VENV ?= .venv-pytriton
 
@@ -38,7 +41,7 @@ bench-grpc: $(VENV)/.dev $(PYTRITON_VENV)/.ok
 
 $(PYTRITON_VENV)/.ok: pyproject.toml
 	$(PYTHON) -m venv $(PYTRITON_VENV)
-	$(PYTRITON_VENV)/bin/pip install -q -e '.[pytriton]'
+	$(PYTRITON_VENV)/bin/pip install -q $$($(PYTHON) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["pytriton"]))') onnxruntime
 	touch $@
 
 # The hot path against a baseline checkout, alternating (issues 17 and 18: within 5 %):
