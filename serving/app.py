@@ -11,20 +11,17 @@ import contextlib
 import gc
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, FastAPI
-from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import FastAPI
 
 from serving import errors, metrics
 from serving.api import admin, models, page, predict, v2
 from serving.api.gates import OPEN, gated
 from serving.engine.pool import Pool
 from serving.engine.registry import Registry
-from serving.http.ingress import Ingress
-from serving.http.observability import setup_logging
+from serving.http.ingress import Service
+from serving.logs import setup_logging
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
@@ -61,38 +58,6 @@ async def _load_then_freeze(registry: Registry) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
-
-
-class Service(FastAPI):
-    """FastAPI with the front door (serving/http/ingress.py) in front of all of it: every
-    request passes it first, and only then, where its route asks, FastAPI's own stack."""
-
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.state.settings = settings
-        self.front: ASGIApp = super().__call__  # until open() puts the front door there
-
-    def open(self, routers: list[APIRouter]) -> None:
-        """Include the routers and put the front door in front, gating every route."""
-        for router in routers:
-            self.include_router(router)
-        routes = [r for r in self.routes if isinstance(r, Route | Mount)]
-        self.front = Ingress(
-            super().__call__,
-            self.state.settings,
-            routes + [route for router in routers for route in router.routes],
-        )
-
-    def wrap(self, middleware: Callable[[ASGIApp], ASGIApp]) -> None:
-        """Put one more ASGI layer in front of everything (e.g. Ray Serve's header fix-up)."""
-        self.front = middleware(self.front)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope["app"] = self
-            await self.front(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> Service:

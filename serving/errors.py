@@ -6,6 +6,7 @@ that want to point at it. No body ever carries a stack trace, a file path or a k
 
 from __future__ import annotations
 
+import http
 import re
 
 import orjson
@@ -56,7 +57,19 @@ def error_body(message: str, field: str | None = None) -> bytes:
     return orjson.dumps({"error": text, "field": field} if field else {"error": text})
 
 
-PATH = re.compile(r"(?<![\w.\-])(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"():,]+)+[\\/]?")
+def error_bytes(status: int, message: str, field: str | None = None) -> bytes:
+    """A whole HTTP/1.1 answer with the error body, for a connection about to close (what the
+    server itself refuses, before any app sees the request: serving/http/protocol.py)."""
+    body = error_body(message, field)
+    phrase = http.HTTPStatus(status).phrase
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: {JSON}\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+PATH = re.compile(r"(?<![\w.\-/])(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"():,]+)+[\\/]?")
 
 
 def redact_paths(text: str) -> str:

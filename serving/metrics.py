@@ -53,22 +53,23 @@ IN_FLIGHT = Gauge(
 )
 REJECTED = Counter("serving_rejected_total", "Requests not computed", ["model", "reason"])
 
-# The labelled children of REQUESTS and LATENCY for one request's labels, looked up once per
-# label set (labels() takes a lock and builds its key on every call). Label sets are few; the
-# cache never grows past MAX_LABEL_SETS, and past it each lookup is labels() again.
+# The labelled children of REQUESTS and LATENCY for one answered request, by (endpoint, model,
+# status): REQUEST_CHILDREN[key] is a plain dict lookup once a label set has been seen (labels()
+# takes a lock and builds its key on every call). Label sets are few; past MAX_LABEL_SETS new
+# ones are looked up each time rather than kept, so the cache never grows without bound.
 MAX_LABEL_SETS = 10_000
-_request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
 
-def request_children(endpoint: str, model: str, status: str) -> tuple[Any, Any]:
-    """(REQUESTS child, LATENCY child) for one answered request's labels."""
-    key = (endpoint, model, status)
-    found = _request_children.get(key)
-    if found is None:
-        found = (REQUESTS.labels(endpoint, model, status), LATENCY.labels(endpoint))
-        if len(_request_children) < MAX_LABEL_SETS:
-            _request_children[key] = found
-    return found
+class RequestChildren(dict[tuple[str, str, object], tuple[Any, Any]]):
+    def __missing__(self, key: tuple[str, str, object]) -> tuple[Any, Any]:
+        endpoint, model, status = key
+        found = (REQUESTS.labels(endpoint, model, str(status)), LATENCY.labels(endpoint))
+        if len(self) < MAX_LABEL_SETS:
+            self[key] = found
+        return found
+
+
+REQUEST_CHILDREN = RequestChildren()
 
 
 MODEL_INFO = Gauge(

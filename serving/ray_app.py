@@ -9,22 +9,21 @@ Each replica is one Ray actor that builds `create_app()` (serving/app.py) and se
 requests over the replicas. Nothing about routes or models is written here. Batching stays the
 service's own dynamic batcher, per replica (docs/scaling.md says why).
 
-gRPC: the same inference.GRPCInferenceService, through Ray Serve's own gRPC proxy (grpc_options
-with the generated servicer's add_..._to_server, GRPC_SERVICER): each RPC is a method of the
-deployment (GrpcMethods) over serving/grpc/rpcs.py, as `python -m serving` serves it with
-grpc.aio. A replica never starts a gRPC server of its own (grpc_port 0 there).
+gRPC: the same inference.GRPCInferenceService, through Ray Serve's own gRPC proxy; the
+deployment inherits its RPCs as methods from serving/ray_grpc.py (GrpcMethods, grpc_options).
+A replica never starts a gRPC server of its own (grpc_port 0 there).
 
 Settings: a replica reads SERVING_* from its own environment (a local Ray's workers inherit the
 one `python -m serving.ray_app` runs in; on a cluster, the pod's or the runtime_env's), then the
 overrides the deployment was bound with. API keys only ever come from the environment: they are
 never bound as arguments (Ray would keep them in its control store and show them).
 
-This is the only module that imports ray (the `ray` extra: pip install '.[ray]').
+This, serving/ray_options.py (flags, deployment options) and serving/ray_grpc.py are the service's
+Ray modules; this is the only one that imports ray (the `ray` extra: pip install '.[ray]').
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -47,24 +46,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving import flags
 from serving.app import create_app
-from serving.errors import ApiError
-from serving.grpc import protos
-from serving.grpc.call import REQUEST_ID, Call
-from serving.grpc.codes import code_of, details_of
-from serving.grpc.rpcs import UNARY, Rpcs
+from serving.grpc.rpcs import Rpcs
+from serving.ray_grpc import GrpcMethods, grpc_options
+from serving.ray_options import HIGH_THROUGHPUT, deployment_options, parse_args
 from serving.settings import Settings
-
-log = logging.getLogger("serving.ray")
 
 APP_NAME = "starter-serve"
 DEPLOYMENT_NAME = "StarterServe"
 # Settings a replica must never be bound with: keys (secrets), and what only uvicorn uses
 # (and the service's own gRPC server: Ray's gRPC proxy serves gRPC here).
 NOT_BOUND = {"api_keys", "admin_key", "port", "workers", "grpc_port"}
-# For Ray's gRPC proxy (grpc_options.grpc_servicer_functions): the generated function that adds
-# inference.GRPCInferenceService to a server; Ray then calls the deployment's methods by name.
-GRPC_SERVICER = "serving.grpc.protos.add_servicer"
-DEFAULT_GRPC_PORT = 8001
 # Requests one replica takes at once. Above the batcher's max_batch_size (64) so that concurrent
 # requests can meet in one batch; Ray's own default (5) would cap every batch at 5 requests.
 MAX_ONGOING_REQUESTS = 128
@@ -126,57 +117,6 @@ def _replica_threads() -> int:
     return 1
 
 
-def _response_type(method: str) -> type[Any]:
-    service = protos.service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
-    return getattr(protos.service_pb2, service.methods_by_name[method].output_type.name)
-
-
-class GrpcMethods:
-    """inference.GRPCInferenceService as methods of the deployment, for Ray Serve's gRPC proxy:
-    each is the RPC of serving/grpc/rpcs.py, its ApiError set on Ray's gRPC context as the
-    status code (as serving/grpc/servicer.py does for grpc.aio). Ray gives no hang-up signal
-    of its own: it cancels the replica's task when the client goes away, which drops queued
-    work as well."""
-
-    rpcs: Rpcs
-
-    async def _unary(self, method: str, request: Any, grpc_context: Any) -> Any:
-        call = Call(grpc_context.invocation_metadata())
-        grpc_context.set_trailing_metadata([(REQUEST_ID, call.request_id)])
-        try:
-            return await getattr(self.rpcs, method)(request, call)
-        except ApiError as e:
-            grpc_context.set_code(code_of(e.status))
-            grpc_context.set_details(details_of(e))
-            return _response_type(method)()
-
-    async def ModelStreamInfer(self, requests: Any, grpc_context: Any) -> AsyncIterator[Any]:
-        """Each request answered in turn; a failed one with its error_message, as Triton."""
-        pb = protos.service_pb2
-        call = Call(grpc_context.invocation_metadata())
-        async for request in requests:
-            try:
-                answer = await self.rpcs.ModelInfer(request, call)
-                yield pb.ModelStreamInferResponse(infer_response=answer)
-            except ApiError as e:
-                failed = pb.ModelInferResponse(model_name=request.model_name, id=request.id)
-                yield pb.ModelStreamInferResponse(
-                    error_message=details_of(e), infer_response=failed
-                )
-
-
-def _grpc_method(method: str) -> Any:
-    async def rpc(self: GrpcMethods, request: Any, grpc_context: Any) -> Any:
-        return await self._unary(method, request, grpc_context)
-
-    rpc.__name__ = rpc.__qualname__ = method
-    return rpc
-
-
-for _method in UNARY:
-    setattr(GrpcMethods, _method, _grpc_method(_method))
-
-
 @serve.deployment(
     name=DEPLOYMENT_NAME,
     max_ongoing_requests=MAX_ONGOING_REQUESTS,
@@ -210,35 +150,6 @@ def bound_settings(settings: Settings) -> dict[str, Any]:
     return settings.model_dump(mode="json", exclude=NOT_BOUND)
 
 
-def deployment_options(
-    replicas: int | None = None,
-    num_cpus: float | None = None,
-    num_gpus: float | None = None,
-    min_replicas: int | None = None,
-    max_replicas: int | None = None,
-    target_ongoing_requests: float | None = None,
-) -> dict[str, Any]:
-    """`.options()` for the deployment: a fixed count, or autoscaling when bounds are given."""
-    options: dict[str, Any] = {}
-    if min_replicas is not None or max_replicas is not None:
-        low = 1 if min_replicas is None else min_replicas
-        options["autoscaling_config"] = {
-            "min_replicas": low,
-            "max_replicas": max(low, max_replicas or low),
-            "target_ongoing_requests": target_ongoing_requests or 16,
-        }
-    elif replicas is not None:
-        options["num_replicas"] = replicas
-    actor: dict[str, float] = {}
-    if num_cpus is not None:
-        actor["num_cpus"] = num_cpus
-    if num_gpus:
-        actor["num_gpus"] = num_gpus
-    if actor:
-        options["ray_actor_options"] = {"num_cpus": 1, **actor}
-    return options
-
-
 def build(args: dict[str, Any] | None = None) -> Application:
     """Application builder for `serve run` / `serve deploy` (import_path: serving.ray_app:build).
 
@@ -256,59 +167,6 @@ def app(settings: Settings | None = None, **options: Any) -> Application:
     """The application for `serve.run`, with deployment_options() keyword arguments."""
     deployment = StarterServe.options(**deployment_options(**options))
     return deployment.bind(bound_settings(settings or Settings()))
-
-
-def grpc_options(port: int) -> dict[str, Any] | None:
-    """Ray Serve's gRPC proxy on `port` with the inference service; None (no proxy) for 0.
-    Ray binds it on every interface ([::]), so without API keys say so."""
-    if not port:
-        return None
-    if not os.environ.get("SERVING_API_KEYS"):
-        log.warning(
-            "Ray's gRPC proxy listens on port %d of every interface, and no API key is set: "
-            "anyone who can reach this machine can use it; set SERVING_API_KEYS or "
-            "--grpc-port 0",
-            port,
-        )
-    return {"port": port, "grpc_servicer_functions": [GRPC_SERVICER]}
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    defaults = Settings()
-    p = argparse.ArgumentParser(
-        prog="python -m serving.ray_app",
-        description="Run the service as a Ray Serve application (local Ray, or $RAY_ADDRESS).",
-    )
-    p.add_argument("--host", default=defaults.host, help="Address of Ray's HTTP proxy.")
-    p.add_argument("--port", type=int, default=defaults.port)
-    p.add_argument(
-        "--grpc-port",
-        type=int,
-        default=DEFAULT_GRPC_PORT,
-        help="Port of Ray's gRPC proxy (inference.GRPCInferenceService); 0: no gRPC. Ray binds "
-        "it on every interface (it has no host setting for gRPC), whatever --host says.",
-    )
-    p.add_argument("--replicas", type=int, default=2, help="Fixed number of replicas.")
-    p.add_argument("--min-replicas", type=int, help="Autoscale from this many (with --max).")
-    p.add_argument("--max-replicas", type=int, help="Autoscale up to this many.")
-    p.add_argument(
-        "--target-ongoing-requests", type=float, help="Autoscaling target per replica (16)."
-    )
-    p.add_argument("--num-cpus", type=float, default=1.0, help="CPUs per replica.")
-    p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per replica.")
-    flags.add(p, flags.MODEL_FLAGS, defaults)
-    p.add_argument(
-        "--high-throughput",
-        action="store_true",
-        help="Ray's high-throughput ingress (HAProxy, direct gRPC; Ray >= 2.56) for the local "
-        "Ray: several times the requests per second of Ray's Python proxy, but it binds fixed "
-        "ports on all interfaces (8404, 9101) and requests in flight on a replica that dies "
-        "are lost (docs/scaling.md). On a cluster, set it on the nodes instead.",
-    )
-    return p.parse_args(argv)
-
-
-HIGH_THROUGHPUT = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
 
 
 def _wait_for_stop() -> None:

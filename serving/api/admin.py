@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from serving.api import schemas
-from serving.api.common import json_response
 from serving.api.gates import ADMIN, gated
+from serving.api.predict import json_response
 from serving.errors import ApiError
 
 router = APIRouter(prefix="/admin", tags=["admin"])

@@ -9,8 +9,8 @@ from starlette.responses import Response
 
 from models.samples import SAMPLERS
 from serving.api import schemas
-from serving.api.common import json_response
 from serving.api.gates import OPEN, gated
+from serving.api.predict import json_response
 from serving.errors import ApiError
 
 router = APIRouter(tags=["models"])

@@ -1,11 +1,15 @@
-"""/predict/*: the product's own JSON API for digits, uploads, points and the curve."""
+"""/predict/*: the product's own JSON API for digits, uploads, points and the curve; and what
+every HTTP route shares: the call into the engine for one request (infer), JSON answers."""
 
 from __future__ import annotations
 
+import asyncio
 import io
-from typing import Annotated
+from collections.abc import Awaitable
+from typing import Annotated, Any
 
 import numpy as np
+import orjson
 from fastapi import APIRouter, Query, Request
 from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import UploadFile
@@ -14,7 +18,6 @@ from starlette.responses import Response
 from models.preprocess import NoDigit, to_mnist
 from models.spec import DEFAULT_FOR_FAMILY
 from serving.api import schemas
-from serving.api.common import classes, infer, json_response
 from serving.api.gates import UPLOAD, gated, predict_json
 from serving.api.json_decode import (
     check_json,
@@ -27,13 +30,66 @@ from serving.api.json_decode import (
     plain_parse,
     to_array,
 )
+from serving.engine import infer as engine
+from serving.engine.infer import DISCONNECTED
 from serving.engine.registry import Entry
 from serving.engine.tensors import item_shapes
-from serving.errors import ApiError
+from serving.errors import JSON, ApiError
 
 router = APIRouter(prefix="/predict", tags=["predict"])
 ERRORS = {c: {"model": schemas.ErrorBody} for c in (400, 401, 403, 404, 413, 415, 422, 503, 504)}
 IMAGE_FORMATS = {"PNG", "JPEG", "BMP", "GIF", "WEBP"}
+
+
+# ---- what every HTTP route shares (v2.py, models.py and admin.py too): the engine, JSON ------
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read already)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def infer(
+    request: Request,
+    entry: Entry,
+    x: np.ndarray,
+    timeout_s: float,
+    field: str = "inputs",
+    bad_input: int = 422,
+) -> Awaitable[np.ndarray]:
+    """engine.infer for an HTTP request: the hang-up signal is the server's own where it gives
+    one (then the engine's coroutine itself is returned: no await level of ours on the hot
+    path), else a task waiting for `receive()` to say so."""
+    request.scope["state"]["model"] = entry.spec.name  # for the metrics and the access log
+    gone = request.scope.get("extensions", {}).get(DISCONNECTED)
+    if gone is not None:
+        return engine.infer(entry, x, timeout_s, gone, field, bad_input)
+    return _watched(request, entry, x, timeout_s, field, bad_input)
+
+
+async def _watched(
+    request: Request, entry: Entry, x: np.ndarray, timeout_s: float, field: str, bad_input: int
+) -> np.ndarray:
+    watcher = asyncio.ensure_future(_client_gone(request))
+    try:
+        return await engine.infer(entry, x, timeout_s, watcher, field, bad_input)
+    finally:
+        watcher.cancel()
+
+
+def json_response(content: dict[str, Any] | list[Any], status: int = 200) -> Response:
+    return Response(
+        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type=JSON,
+    )
+
+
+def classes(probs: np.ndarray, key: str) -> list[dict[str, Any]]:
+    """Per-item answers of a classifier: the class and its probability vector."""
+    best = probs.argmax(axis=1).tolist()
+    return [{key: b, "probabilities": p} for b, p in zip(best, probs, strict=True)]
 
 
 # Every JSON prediction passes through the same steps: decode -> infer -> encode.

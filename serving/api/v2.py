@@ -20,8 +20,8 @@ from starlette.responses import Response
 
 from serving.api import v2_decode, v2_encode
 from serving.api import v2_schemas as ps
-from serving.api.common import infer, json_response
 from serving.api.gates import ADMIN, OPEN, V2_INFER, Gate, gated
+from serving.api.predict import infer, json_response
 from serving.api.schemas import ErrorBody
 from serving.engine import repository
 from serving.engine.model_config import EXTENSIONS, model_config, model_metadata

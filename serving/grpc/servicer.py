@@ -78,7 +78,7 @@ class Servicer(protos.Servicer):
     def record(self, method: str, call: Call, code: grpc.StatusCode, started: float) -> None:
         seconds = time.perf_counter() - started
         endpoint = ENDPOINTS[method]
-        counter, latency = metrics.request_children(endpoint, call.model, code.name)
+        counter, latency = metrics.REQUEST_CHILDREN[endpoint, call.model, code.name]
         counter.inc()
         latency.observe(seconds)
         if self.access_log:

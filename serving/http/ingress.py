@@ -1,5 +1,8 @@
 """The front door: every HTTP request passes here, once, whatever route it is for.
 
+Service is the app (FastAPI) with the front door in front of all of it; create_app()
+(serving/app.py) makes one. Ingress is the front door.
+
 In order: a request id; the route's gate (serving/api/gates.py) found from the path; the API or
 admin key; the body, read in full within its size and time limits (413 before a byte of an
 oversized body is read, 408 for a stalled one); admission, counted only once the body is in, so
@@ -18,43 +21,37 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.config import Config
 
 from models.spec import specs_in
 from serving import metrics
 from serving.api.gates import OPEN, Gate, body_limit, gate_of
 from serving.engine.infer import DISCONNECTED
 from serving.errors import ApiError, error_response
-from serving.http.body import CLOSE, has_body, read_body, replay
-from serving.http.observability import Recorder, internal_error, request_id
-from serving.keys import admin_keys_of, keys_of, matches
+from serving.http.request import (
+    CLOSE,
+    Recorder,
+    has_body,
+    internal_error,
+    read_body,
+    replay,
+    request_id,
+)
+from serving.keys import admin_keys_of, keys_of, refusal
 from serving.settings import Settings
 
 Endpoint = Callable[..., Awaitable[Response]]
 
 
-# API keys, checked before any work is done (a refused body is never read). Each gate says
-# which key it needs: predictions need `Authorization: Bearer <key>` when API keys are set; admin
-# routes need the admin key and do not exist when none is set; everything else stays open. Keys
-# are compared in constant time and never logged or echoed.
-def refusal(scope: Scope, keys: list[bytes]) -> Response | None:
-    """The 401/403 answer when the request's Bearer key is missing or not one of `keys`."""
-    header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-    challenge = {"WWW-Authenticate": 'Bearer realm="starter-serve"'}
-    if header is None or header[:7].lower() != b"bearer ":
-        return error_response(
-            401, "missing API key: send Authorization: Bearer <key>", "authorization", challenge
-        )
-    if not matches(header[7:].strip(), keys):
-        return error_response(403, "API key not accepted", "authorization")
-    return None
-
-
 class Keys:
-    """The keys a gate's access asks for: none (open), a prediction key or the admin key."""
+    """The key a gate's access asks for, checked before any work is done (a refused body is
+    never read): predictions need `Authorization: Bearer <key>` when API keys are set; admin
+    routes need the admin key and do not exist when none is set; everything else stays open."""
 
     def __init__(self, settings: Settings) -> None:
         self.predict = keys_of(settings)
@@ -137,6 +134,56 @@ class Routes:
             if path.startswith(prefix + "/"):
                 return target, {}
         return UNMATCHED, {}
+
+
+class Service(FastAPI):
+    """FastAPI with the front door (Ingress) in front of all of it: every request passes it
+    first, and only then, where its route asks, FastAPI's own stack."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state.settings = settings
+        self.front: ASGIApp = super().__call__  # until open() puts the front door there
+
+    def open(self, routers: list[APIRouter]) -> None:
+        """Include the routers and put the front door in front, gating every route."""
+        for router in routers:
+            self.include_router(router)
+        routes = [r for r in self.routes if isinstance(r, Route | Mount)]
+        self.front = Ingress(
+            super().__call__,
+            self.state.settings,
+            routes + [route for router in routers for route in router.routes],
+        )
+
+    def wrap(self, middleware: Callable[[ASGIApp], ASGIApp]) -> None:
+        """Put one more ASGI layer in front of everything (e.g. Ray Serve's header fix-up)."""
+        self.front = middleware(self.front)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["app"] = self
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+_SETTINGS: dict[int, Settings] = {}
+
+
+def settings_of(config: Config) -> Settings:
+    """The Service's settings, from the app uvicorn loaded (through any middleware it added):
+    for the server's own limits (serving/http/protocol.py)."""
+    found = _SETTINGS.get(id(config))
+    if found is None:
+        app: Any = config.loaded_app
+        for _ in range(10):
+            found = getattr(getattr(app, "state", None), "settings", None)
+            if found is not None or not hasattr(app, "app"):
+                break
+            app = app.app
+        found = _SETTINGS[id(config)] = found if isinstance(found, Settings) else Settings()
+    return found
 
 
 class Ingress:

@@ -15,11 +15,14 @@
 - **Lingering close**: when the connection is closed while the client may still be sending
   (a refused head or body), the answer is sent, the write side shut, and what still comes is
   read and dropped for a moment, so the client reads the answer instead of a reset.
-- **Joined writes** (serving/http/writes.py): a finished answer goes out in one write at once
-  when no other request is in progress, and otherwise at the end of the loop turn.
+- **Joined writes** (JoinedWrites): uvicorn writes a response's head and its body in two
+  send() calls, two TCP segments for every small JSON answer. Here the writes of one loop turn
+  reach the socket as one (as Netty's FlushConsolidationHandler holds flushes while reads are
+  pending), past FLUSH_AT bytes at once (so large or streamed bodies still meet uvicorn's flow
+  control), and a finished answer at once when no other request is in progress.
 - **A hang-up signal**: each request's scope carries `scope["extensions"][DISCONNECTED]`, a
   future done the moment its client hangs up, so a queued prediction is dropped without a task
-  per request waiting on `receive()` for the same news (serving/api/common.py); the key is the
+  per request waiting on `receive()` for the same news (serving/api/predict.py); the key is the
   engine's (serving/engine/infer.py).
 
 It subclasses uvicorn's HttpToolsProtocol, which is not a public interface: it is written
@@ -31,22 +34,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import http
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.config import Config
 from uvicorn.protocols.http import httptools_impl
 
 from serving.engine.infer import DISCONNECTED
-from serving.errors import JSON, error_body
-from serving.http.body import TOO_SLOW
-from serving.http.writes import JoinedWrites
-from serving.settings import Settings
+from serving.errors import error_bytes
+from serving.http.ingress import settings_of
+from serving.http.request import TOO_SLOW
 
 PINNED = "0.55.0"
 LINGER_S = 2.0  # how long the rest of a refused request is read and dropped
 HEAD_PIECE = 4096  # a large read is fed to the parser in pieces of this size while in a head
 MAX_PIPELINED = 32  # requests one connection may have waiting behind the one being answered
+FLUSH_AT = 64 * 1024  # bytes waiting: write them now rather than at the end of the loop turn
 
 
 class Refused(Exception):
@@ -58,31 +61,55 @@ class Refused(Exception):
         self.message = message
 
 
-def error_bytes(status: int, message: str, field: str | None = None) -> bytes:
-    body = error_body(message, field)
-    phrase = http.HTTPStatus(status).phrase
-    head = (
-        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: {JSON}\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
+class JoinedWrites:
+    """A transport whose writes within one loop turn reach the socket as one. `close` asks
+    `linger` first: when it answers True the protocol closes the socket itself, later."""
 
+    __slots__ = ("_closed", "_linger", "_loop", "_pending", "_size", "_transport")
 
-_SETTINGS: dict[int, Settings] = {}
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        loop: asyncio.AbstractEventLoop,
+        linger: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._linger = linger
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._closed = False
 
+    def write(self, data: bytes) -> None:
+        if not isinstance(data, bytes):  # what the transport would refuse raises here, as there;
+            data = bytes(memoryview(data))  # a buffer the app may reuse is copied
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= FLUSH_AT:
+            self.flush()
 
-def settings_of(config: Config) -> Settings:
-    """The service's settings, from the app uvicorn loaded (through any middleware it added)."""
-    found = _SETTINGS.get(id(config))
-    if found is None:
-        app: Any = config.loaded_app
-        for _ in range(10):
-            found = getattr(getattr(app, "state", None), "settings", None)
-            if found is not None or not hasattr(app, "app"):
-                break
-            app = app.app
-        found = _SETTINGS[id(config)] = found if isinstance(found, Settings) else Settings()
-    return found
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending, self._size = self._pending, [], 0
+        if not self._transport.is_closing():  # the peer left: nothing to send it
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self._closed = True
+        try:
+            self.flush()
+        finally:
+            if not self._linger():
+                self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._closed or self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the transport's own
+        return getattr(self._transport, name)
 
 
 class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):

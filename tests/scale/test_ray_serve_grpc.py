@@ -23,7 +23,7 @@ serve = pytest.importorskip("ray.serve", reason="Ray Serve is not installed (ray
 from ray.serve.config import gRPCOptions  # noqa: E402
 from ray.serve.schema import ServeDeploySchema  # noqa: E402
 
-from serving import ray_app  # noqa: E402
+from serving import ray_app, ray_grpc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 pb = protos.service_pb2
@@ -56,14 +56,14 @@ def test_the_serve_config_starts_the_grpc_proxy_with_our_service() -> None:
     schema = ServeDeploySchema.model_validate(config)
     options = gRPCOptions(**schema.grpc_options.model_dump())
     assert options.port == 8001
-    assert options.grpc_servicer_functions == [ray_app.GRPC_SERVICER]
+    assert options.grpc_servicer_functions == [ray_grpc.GRPC_SERVICER]
     assert options.grpc_servicer_func_callable == [protos.add_servicer]  # it imports
     assert protos.add_servicer.__name__ == "add_GRPCInferenceServiceServicer_to_server"
-    assert ray_app.grpc_options(8001) == {
+    assert ray_grpc.grpc_options(8001) == {
         "port": 8001,
-        "grpc_servicer_functions": [ray_app.GRPC_SERVICER],
+        "grpc_servicer_functions": [ray_grpc.GRPC_SERVICER],
     }
-    assert ray_app.grpc_options(0) is None
+    assert ray_grpc.grpc_options(0) is None
 
 
 def test_the_deployment_has_every_rpc_with_ray_grpc_context() -> None:
@@ -85,7 +85,7 @@ def test_a_replica_starts_no_grpc_server(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "grpc_port" not in ray_app.bound_settings(ray_app.Settings(grpc_port=8001))
 
 
-class Methods(ray_app.GrpcMethods):
+class Methods(ray_grpc.GrpcMethods):
     def __init__(self, rpcs: Rpcs) -> None:
         self.rpcs = rpcs
 

@@ -13,8 +13,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.server import ServerState
 
 from serving.engine.infer import DISCONNECTED
-from serving.http.protocol import HttpToolsProtocol
-from serving.http.writes import FLUSH_AT, JoinedWrites
+from serving.http.protocol import FLUSH_AT, HttpToolsProtocol, JoinedWrites
 from tests.serving.conftest import threaded_uvicorn
 
 

@@ -16,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from models import store
+from serving.errors import redact_paths
 from tests.serving.conftest import Service, live_server, settings_for, write_model
 
 pytestmark = pytest.mark.anyio
@@ -78,7 +79,7 @@ def test_the_real_server_starts_on_a_spoiled_repository(repo: Path, tmp_path: Pa
 
 LOGGING = """
 import logging, warnings
-from serving.http.observability import setup_logging
+from serving.logs import setup_logging
 setup_logging("info")
 logging.getLogger("serving").error("cannot read /srv/models/lenet/3/model.onnx: gone")
 warnings.warn_explicit("odd chunk in a client's PNG", UserWarning, "x.py", 1, "PIL.PngImagePlugin")
@@ -93,3 +94,12 @@ def test_logs_carry_no_path_and_no_image_library_warning() -> None:
     assert lines[0]["message"] == "cannot read model.onnx: gone"
     assert "PNG" not in run.stderr and "/srv" not in run.stderr
     assert any("an operator should see this" in e["message"] for e in lines), run.stderr
+
+
+def test_a_url_in_a_log_line_is_not_taken_for_a_path() -> None:
+    """uvicorn's start-up line names the address to call: it must reach the operator whole."""
+    assert redact_paths("Uvicorn running on http://127.0.0.1:8000 (Press CTRL+C)") == (
+        "Uvicorn running on http://127.0.0.1:8000 (Press CTRL+C)"
+    )
+    assert redact_paths("see http://host/srv/models/x") == "see http://host/srv/models/x"
+    assert redact_paths("open /srv/models/lenet/3/model.onnx") == "open model.onnx"
