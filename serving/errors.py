@@ -69,13 +69,23 @@ def error_bytes(status: int, message: str, field: str | None = None) -> bytes:
     return head.encode("ascii") + body
 
 
-PATH = re.compile(r"(?<![\w.\-/])(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"():,]+)+[\\/]?")
+# A URL's scheme and host (kept: an address to call, not the file system), else a path.
+PATH = re.compile(
+    r"(?P<url>[A-Za-z][\w+.\-]*://[^\s/]*)"
+    r"|(?<![\w.\-])(?:[A-Za-z]:)?(?:[\\/]+[^\\/\s'\"():,]+)+[\\/]?"
+)
+
+
+def _last_part(m: re.Match[str]) -> str:
+    if m.group("url"):
+        return m.group(0)
+    return m.group(0).rstrip("/\\").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
 
 
 def redact_paths(text: str) -> str:
     """'/srv/models/lenet/3/model.onnx failed' -> 'model.onnx failed': no file-system layout
     leaves the service in an error body or a log line."""
-    return PATH.sub(lambda m: m.group(0).rstrip("/\\").rsplit("/", 1)[-1].rsplit("\\", 1)[-1], text)
+    return PATH.sub(_last_part, text)
 
 
 def field_path(loc: tuple[str | int, ...] | list[str | int]) -> str:

@@ -1,5 +1,5 @@
-"""One RPC as the RPCs see it, whoever carries it (grpc.aio here, Ray Serve's gRPC proxy in
-serving/ray_app.py): its metadata, request id, API key, deadline and hang-up."""
+"""One RPC as the RPCs see it, whoever carries it (grpc.aio here, Ray Serve's gRPC proxy through
+serving/ray_grpc.py): its metadata, request id, API key, deadline and hang-up."""
 
 from __future__ import annotations
 

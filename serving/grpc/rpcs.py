@@ -2,8 +2,8 @@
 
 Each method takes the request message and the Call (metadata, deadline, hang-up) and returns the
 response message, or raises ApiError; the carrier (serving/grpc/servicer.py for grpc.aio, the
-Ray Serve deployment in serving/ray_app.py) turns that into a gRPC status. Answers are the REST
-/v2 routes' answers: the same registry, versions, batcher, limits and keys.
+Ray Serve deployment through serving/ray_grpc.py) turns that into a gRPC status. Answers are the
+REST /v2 routes' answers: the same registry, versions, batcher, limits and keys.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ class Rpcs:
         return self._registry()
 
     def entry(self, name: str, version: str, call: Call) -> Entry:
-        call.model = name
-        return self.registry.get_version(name, version or None)
+        found = self.registry.get_version(name, version or None)
+        call.model = name  # a metrics label only once the registry knows the name
+        return found
 
     # ---- health and metadata -----------------------------------------------------------
     async def ServerLive(self, request: pb.ServerLiveRequest, call: Call) -> pb.ServerLiveResponse:
@@ -116,24 +117,25 @@ class Rpcs:
         models = repository.index(self.registry, ready_only=request.ready)
         return json_format.ParseDict({"models": models}, pb.RepositoryIndexResponse())
 
-    def _admin(self, name: str, call: Call) -> None:
+    def _admin(self, call: Call) -> None:
         if not self.admin:
             raise ApiError(503, "the model-repository API is off: set SERVING_ADMIN_KEY")
         call.check_key(self.admin, "admin key")
-        call.model = name
 
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, call: Call
     ) -> pb.RepositoryModelLoadResponse:
-        self._admin(request.model_name, call)
+        self._admin(call)
         await repository.load(self.registry, request.model_name)
+        call.model = request.model_name  # a label once the repository knows the name
         return pb.RepositoryModelLoadResponse()
 
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, call: Call
     ) -> pb.RepositoryModelUnloadResponse:
-        self._admin(request.model_name, call)
+        self._admin(call)
         await repository.unload(self.registry, request.model_name)
+        call.model = request.model_name
         return pb.RepositoryModelUnloadResponse()
 
 

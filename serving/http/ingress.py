@@ -26,7 +26,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.config import Config
 
 from models.spec import specs_in
 from serving import metrics
@@ -166,24 +165,6 @@ class Service(FastAPI):
             await self.front(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
-
-
-_SETTINGS: dict[int, Settings] = {}
-
-
-def settings_of(config: Config) -> Settings:
-    """The Service's settings, from the app uvicorn loaded (through any middleware it added):
-    for the server's own limits (serving/http/protocol.py)."""
-    found = _SETTINGS.get(id(config))
-    if found is None:
-        app: Any = config.loaded_app
-        for _ in range(10):
-            found = getattr(getattr(app, "state", None), "settings", None)
-            if found is not None or not hasattr(app, "app"):
-                break
-            app = app.app
-        found = _SETTINGS[id(config)] = found if isinstance(found, Settings) else Settings()
-    return found
 
 
 class Ingress:

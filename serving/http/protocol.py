@@ -42,8 +42,8 @@ from uvicorn.protocols.http import httptools_impl
 
 from serving.engine.infer import DISCONNECTED
 from serving.errors import error_bytes
-from serving.http.ingress import settings_of
 from serving.http.request import TOO_SLOW
+from serving.settings import settings_of
 
 PINNED = "0.55.0"
 LINGER_S = 2.0  # how long the rest of a refused request is read and dropped

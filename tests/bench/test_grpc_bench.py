@@ -70,3 +70,8 @@ def test_targets_pending_until_measured() -> None:
     assert rows["gRPC, 1 digit, c=32: ours / PyTriton (≥ 2x)"] == ["2.1x", "yes"]
     assert rows["grpc, 64 digits, c=32: ours of the physical limit (≥ 85%)"][1] == "yes"
     assert rows["grpc, 64 digits, c=32: ours ahead of PyTriton"][1] == "yes"
+    floor = PaRun("grpc", 1, 32, infer_per_s=2800.0)
+    rows = {r[0]: r[1:] for r in targets([ours, pt], {"digits_per_s": 10000.0}, floor)}
+    measured = rows["gRPC, 1 digit, c=32: ours / PyTriton (≥ 2x)"][0]
+    assert measured.startswith("2.1x; a grpc.aio server with no model answers 2,800/s")
+    assert measured.endswith("4.00x PyTriton")

@@ -406,7 +406,7 @@ def test_a_killed_replica_is_replaced_while_the_app_keeps_answering(
 
 
 def test_deployment_options() -> None:
-    from serving.ray_app import deployment_options
+    from serving.ray_options import deployment_options
 
     assert deployment_options(replicas=3) == {"num_replicas": 3}
     options = deployment_options(replicas=2, min_replicas=1, max_replicas=4, num_gpus=0.5)

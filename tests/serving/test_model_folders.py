@@ -103,3 +103,7 @@ def test_a_url_in_a_log_line_is_not_taken_for_a_path() -> None:
     )
     assert redact_paths("see http://host/srv/models/x") == "see http://host/srv/models/x"
     assert redact_paths("open /srv/models/lenet/3/model.onnx") == "open model.onnx"
+    # ... and a path that starts with // (or sits in a file: URL) is still a path.
+    assert "srv" not in redact_paths("Load //srv/models/lenet/3/model.onnx failed")
+    assert "srv" not in redact_paths("see file:///srv/models/x.onnx")
+    assert redact_paths("/srv//models/lenet/3/model.onnx") == "model.onnx"
