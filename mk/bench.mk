@@ -39,9 +39,14 @@ bench-attack: $(VENV)/.dev
 bench-grpc: $(VENV)/.dev $(PYTRITON_VENV)/.ok
 	$(BIN)/python -m bench.grpc_bench --pytriton-python $(PYTRITON_VENV)/bin/python $(ARGS)
 
-$(PYTRITON_VENV)/.ok: pyproject.toml
+# The [pytriton] extra, plus the onnxruntime this service runs (the same version on both sides).
+$(PYTRITON_VENV)/.ok: pyproject.toml $(VENV)/.dev
 	$(PYTHON) -m venv $(PYTRITON_VENV)
-	$(PYTRITON_VENV)/bin/pip install -q $$($(PYTHON) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["pytriton"]))') onnxruntime
+	$(BIN)/python -c 'import tomllib, onnxruntime; \
+	  extra = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]; \
+	  print("\n".join([*extra["pytriton"], "onnxruntime==" + onnxruntime.__version__]))' \
+	  > $(PYTRITON_VENV)/requirements.txt
+	$(PYTRITON_VENV)/bin/pip install -q -r $(PYTRITON_VENV)/requirements.txt
 	touch $@
 
 # The hot path against a baseline checkout, alternating (issues 17 and 18: within 5 %):
