@@ -1,5 +1,6 @@
 """Triton's own load generator, perf_analyzer, over HTTP and gRPC (issue 19): this service and
-PyTriton, one server at a time, plus the physical limit (ONNX Runtime alone at batch 64).
+PyTriton, one server at a time, plus the physical limit (ONNX Runtime alone at batch 64) and the
+floor of grpc.aio (a gRPC server with no model, bench/peers/grpc_noop.py, one digit at c=32).
 
     python -m bench.grpc_bench                  # full run, about 3 minutes
     python -m bench.grpc_bench --quick          # short windows, under 2 minutes
@@ -20,9 +21,11 @@ Servers run pinned to the server core (bench/harness.py): this service as `pytho
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -248,6 +251,42 @@ def ort_limit(models_dir: str, data_dir: str, cores: Cores, seconds: float) -> d
     return data
 
 
+def grpc_floor(
+    pa: str, cores: Cores, log_dir: Path, window_ms: int, trials: int, stability: int
+) -> PaRun:
+    """What a grpc.aio server with no model at all (bench/peers/grpc_noop.py) answers on the
+    server core: one digit per request at c=32, the load of the gRPC target. No gRPC service in
+    Python on grpc.aio answers more there."""
+    port = harness.free_port()
+    argv = [harness.PYTHON, "-m", "bench.peers.grpc_noop", "--port", str(port)]
+    run = PaRun("grpc", 1, 32)
+    with (log_dir / "grpc-noop.log").open("wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            cwd=harness.ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=harness._pin(cores.server),
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection((harness.HOST, port), 1):
+                break
+            time.sleep(0.05)
+        else:
+            run.failure = "grpc_noop did not start"
+            return run
+        return run_pa(pa, f"{harness.HOST}:{port}", run, cores, window_ms, trials, stability)
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        if proc.poll() is None:
+            proc.kill()
+
+
 # --------------------------------------------------------------------------- servers
 
 
@@ -385,16 +424,22 @@ def _find(outcomes: list[Outcome], name: str, protocol: str, batch: int, conc: i
     return None
 
 
-def targets(outcomes: list[Outcome], limit: dict[str, Any]) -> list[list[str]]:
+def targets(
+    outcomes: list[Outcome], limit: dict[str, Any], floor: PaRun | None = None
+) -> list[list[str]]:
     """Issue 19's bench targets: [target, measured, met]."""
     rows = []
     ours, theirs = (_find(outcomes, n, "grpc", 1, 32) for n in ("ours", "pytriton"))
     name = f"gRPC, 1 digit, c=32: ours / PyTriton (≥ {TARGET_GRPC_VS_PYTRITON:g}x)"
     if ours and theirs and ours.infer_per_s and theirs.infer_per_s:
         ratio = ours.infer_per_s / theirs.infer_per_s
-        rows.append(
-            [name, f"{ratio:.1f}x", "yes" if ratio >= TARGET_GRPC_VS_PYTRITON else "**no**"]
-        )
+        measured = f"{ratio:.1f}x"
+        if floor is not None and floor.infer_per_s:
+            measured += (
+                f"; a grpc.aio server with no model answers {floor.infer_per_s:,.0f}/s here, "
+                f"{floor.infer_per_s / theirs.infer_per_s:.2f}x PyTriton"
+            )
+        rows.append([name, measured, "yes" if ratio >= TARGET_GRPC_VS_PYTRITON else "**no**"])
     else:
         rows.append([name, "not measured", "–"])
     phys = limit.get("digits_per_s")
@@ -457,6 +502,7 @@ def report(
     settings: str,
     pa: str,
     stability: int,
+    floor: PaRun | None = None,
 ) -> str:
     lines = [
         "# perf_analyzer over HTTP and gRPC (issue 19)",
@@ -489,6 +535,17 @@ def report(
         )
     else:
         lines.append(f"not measured: {limit.get('detail', '?')}")
+    if floor is not None:
+        lines += ["", "## The floor of grpc.aio", ""]
+        if floor.infer_per_s:
+            lines.append(
+                "A grpc.aio server with no model (bench/peers/grpc_noop.py: the same generated "
+                "servicer on uvloop, ModelInfer answering zeros at once), on the server core, "
+                f"1 digit a request at c=32: **{floor.infer_per_s:,.0f} requests/s** (p50 "
+                f"{_ms(floor.p50_ms)} ms): no grpc.aio service answers more on this core."
+            )
+        else:
+            lines.append(f"not measured: {floor.failure}")
     lines += ["", "## Throughput and latency (perf_analyzer's Client: figures)", ""]
     rows = []
     for o in outcomes:
@@ -533,7 +590,7 @@ def report(
         rows,
     )
     lines += ["", "## Targets (issue 19)", ""]
-    lines += _table(["target", "measured", "met"], targets(outcomes, limit))
+    lines += _table(["target", "measured", "met"], targets(outcomes, limit, floor))
     lines += ["", "## Servers", ""]
     srv = []
     for o in outcomes:
@@ -629,18 +686,30 @@ def main(argv: list[str] | None = None) -> None:
         bench_one(c, pa, cores, scratch, args.data_dir, window, trials, args.stability)
         for c in chosen
     ]
+    floor = None
+    if any(c.name == "ours" for c in chosen):
+        floor = grpc_floor(pa, cores, scratch, window, trials, args.stability)
+        print(f"[grpc.aio, no model] {_label(floor)}: {_line(floor)}", flush=True)
     settings = (
         f"Each run: perf_analyzer windows of {window} ms until 3 agree within {args.stability}%"
         f" (at most {trials}), `--input-data zero`, synchronous requests; {cores.label()};"
         f" 127.0.0.1; models from {args.models_dir} (newest version)"
     )
     command = "python -m bench.grpc_bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = report(outcomes, info, limit, command.strip(), settings, pa_version(pa), args.stability)
+    text = report(
+        outcomes, info, limit, command.strip(), settings, pa_version(pa), args.stability, floor
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     out.with_suffix(".json").write_text(
         json.dumps(
-            {"info": info, "limit": limit, "outcomes": [asdict(o) for o in outcomes]}, indent=1
+            {
+                "info": info,
+                "limit": limit,
+                "grpc_floor": asdict(floor) if floor else None,
+                "outcomes": [asdict(o) for o in outcomes],
+            },
+            indent=1,
         )
     )
     print(f"\nwrote {out} (server logs in {scratch})")
