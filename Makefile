@@ -41,8 +41,16 @@ train: $(VENV)/.dev
 	  $(BIN)/python -m training $$m --data-dir $(DATA_DIR) $(if $(TENSORBOARD),--tensorboard $(TENSORBOARD)) $(ARGS); \
 	done
 
-test: $(VENV)/.dev
-	$(BIN)/python -m pytest $(ARGS)
+# KServe's own gRPC client, for tests/serving/test_grpc_kserve.py: kserve needs protobuf < 7,
+# which this project's grpcio-reflection excludes, so it has a venv of its own (about 45 s).
+KSERVE_VENV ?= .venv-kserve
+$(KSERVE_VENV)/.ok:
+	$(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/pip install -q kserve==0.21.0
+	touch $@
+
+test: $(VENV)/.dev $(KSERVE_VENV)/.ok
+	KSERVE_PYTHON=$${KSERVE_PYTHON:-$(abspath $(KSERVE_VENV))/bin/python} $(BIN)/python -m pytest $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -68,7 +76,7 @@ soak: $(VENV)/.dev
 	$(BIN)/python -m bench.soak $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(KSERVE_VENV) .pytest_cache .ruff_cache
 
 # Targets by concern (containers, scaling, ...), one fragment each.
 -include mk/*.mk

@@ -1,29 +1,22 @@
 """uvicorn's httptools protocol, with what a front door needs that uvicorn leaves out.
 
-- **Limits on the request head**, as nginx sets them: the request line (414), each header line,
-  the count of header lines and the whole head (431). uvicorn's httptools protocol has none: a
-  header that never ends is buffered (and re-joined, quadratically) for as long as it comes.
-  Here bytes are fed to the parser only while the head fits its limit.
-- **A header timeout**: from the connection (or a request's first byte) to its last header;
-  past it 408 and close. uvicorn has none until a first response (its keep-alive timeout).
-- **Body timeouts**: the longest gap between two pieces of a body, and the whole body's time;
-  past either, 408 and close. A body that came whole with its headers (most do) costs no timer.
-- **Bounds on connections**: past `max_connections` a new one is closed at once, and a client
-  that pipelines more than MAX_PIPELINED requests without reading the answers is disconnected.
-- **JSON errors** for what the server itself refuses (malformed requests included), in the
-  service's one error shape, instead of uvicorn's plain text.
-- **Lingering close**: when the connection is closed while the client may still be sending
-  (a refused head or body), the answer is sent, the write side shut, and what still comes is
-  read and dropped for a moment, so the client reads the answer instead of a reset.
-- **Joined writes** (JoinedWrites): uvicorn writes a response's head and its body in two
-  send() calls, two TCP segments for every small JSON answer. Here the writes of one loop turn
-  reach the socket as one (as Netty's FlushConsolidationHandler holds flushes while reads are
-  pending), past FLUSH_AT bytes at once (so large or streamed bodies still meet uvicorn's flow
-  control), and a finished answer at once when no other request is in progress.
-- **A hang-up signal**: each request's scope carries `scope["extensions"][DISCONNECTED]`, a
-  future done the moment its client hangs up, so a queued prediction is dropped without a task
-  per request waiting on `receive()` for the same news (serving/api/predict.py); the key is the
-  engine's (serving/engine/infer.py).
+- **Head limits**, as nginx sets them: the request line (414), each header line, their count
+  and the whole head (431); bytes reach the parser only while the head fits. (uvicorn has none:
+  a header that never ends is buffered, and re-joined quadratically, for as long as it comes.)
+- **Timeouts**: the head's (from the connection or a request's first byte; uvicorn has none
+  before a first response), a body's longest gap and whole time: past either, 408 and close. A
+  body that came whole with its headers (most do) costs no timer.
+- **Bounds**: past `max_connections` a new connection is closed at once; past MAX_PIPELINED
+  unanswered requests, the client is disconnected.
+- **JSON errors** in the service's one shape for what the server itself refuses.
+- **Lingering close**: a refused client's answer is sent, the write side shut, and what still
+  comes is read and dropped for LINGER_S, so the client reads the answer instead of a reset.
+- **Joined writes** (JoinedWrites): a response's head and body, two send() calls in uvicorn,
+  reach the socket as one write per loop turn (as Netty's FlushConsolidationHandler), at once
+  past FLUSH_AT bytes or when no other request is in progress.
+- **A hang-up signal**: `scope["extensions"][DISCONNECTED]` (the engine's key), a future done
+  the moment the client hangs up, so a queued prediction is dropped without a task per request
+  waiting on `receive()`.
 
 It subclasses uvicorn's HttpToolsProtocol, which is not a public interface: it is written
 against uvicorn PINNED (pyproject pins it), the tests check what it relies on, and

@@ -1,8 +1,8 @@
 """KServe's own gRPC client, InferenceGRPCClient, against the server process: live, ready,
 model ready, infer with raw and typed contents. kserve 0.21 needs protobuf < 7, which this
 project's dependencies (grpcio-reflection 1.85) exclude, so it runs from a Python of its own:
-KSERVE_PYTHON=/path/to/venv/bin/python (python -m venv v && v/bin/pip install kserve==0.21.0);
-skipped, saying so, without one."""
+KSERVE_PYTHON, which `make test` sets to the .venv-kserve it makes (kserve==0.21.0, see the
+Makefile); skipped, saying so, without one."""
 
 from __future__ import annotations
 
