@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from grpc import aio
 
 from models.spec import LENET
-from serving.engine.model_config import model_metadata
+from serving.engine.model_config import config_tensor, model_metadata
 from serving.engine.tensors import DTYPES, outputs_of
 from serving.grpc import protos
 from serving.grpc.protos import model_config_pb2
@@ -31,11 +31,8 @@ CONFIG = {
     "name": LENET.name,
     "platform": "none",
     "max_batch_size": 64,
-    "input": [{"name": LENET.input.name, "data_type": "TYPE_FP32", "dims": [*LENET.input.shape]}],
-    "output": [
-        {"name": t.name, "data_type": f"TYPE_{t.datatype}", "dims": [*t.shape]}
-        for t in outputs_of(LENET)
-    ],
+    "input": [config_tensor(LENET.input)],
+    "output": [config_tensor(t) for t in outputs_of(LENET)],
 }
 
 

@@ -38,7 +38,7 @@ def model_metadata(spec: ModelSpec, version: int, backend: str) -> dict[str, Any
     }
 
 
-def _config_tensor(t: Tensor) -> dict[str, Any]:
+def config_tensor(t: Tensor) -> dict[str, Any]:
     return {"name": t.name, "data_type": f"TYPE_{t.datatype}", "dims": list(t.shape)}
 
 
@@ -53,8 +53,8 @@ def model_config(entry: Entry, settings: Settings) -> dict[str, Any]:
         "backend": BACKENDS[backend],
         "version_policy": {"latest": {"num_versions": 1}},
         "max_batch_size": settings.max_batch_size,
-        "input": [_config_tensor(spec.input)],
-        "output": [_config_tensor(t) for t in outputs_of(spec)],
+        "input": [config_tensor(spec.input)],
+        "output": [config_tensor(t) for t in outputs_of(spec)],
         "instance_group": [{"name": f"{spec.name}_0", "kind": "KIND_CPU", "count": 1}],
         "default_model_filename": FILES[backend],
     }
