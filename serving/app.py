@@ -69,17 +69,23 @@ def create_app(settings: Settings | None = None) -> Service:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = Registry(settings)
         app.state.registry = registry
+        app.state.decoder = Pool("decode", settings.decode_threads, settings.decode_queue)
+        # Load in the background: /healthz answers at once, /readyz says 503 until loaded.
+        app.state.loading = asyncio.create_task(_load_then_freeze(registry))
+        if settings.workers > 1:
+            # Workers share the port: one answering while it loads would refuse what its
+            # siblings could serve and contradict their /readyz. So each listens (HTTP and
+            # gRPC) only once its models are in, as gunicorn's workers load before they accept.
+            await asyncio.shield(app.state.loading)
         grpc_server = None
-        if settings.grpc_port:  # first: a port already taken stops the start, before any load
-            # Imported only when on: a service with gRPC off never loads grpc.
+        if settings.grpc_port:
+            # Imported only when on: a service with gRPC off never loads grpc. Binding raises at
+            # once on a taken port; with one worker, before the load has begun.
             from serving.grpc.server import GrpcServer
 
             grpc_server = GrpcServer(settings, lambda: registry, app.title, app.version)
             await grpc_server.start()
         app.state.grpc_port = grpc_server.port if grpc_server else None
-        app.state.decoder = Pool("decode", settings.decode_threads, settings.decode_queue)
-        # Load in the background: /healthz answers at once, /readyz says 503 until loaded.
-        app.state.loading = asyncio.create_task(_load_then_freeze(registry))
         tasks = [app.state.loading]
         if settings.watch:
             tasks.append(asyncio.create_task(registry.watch()))

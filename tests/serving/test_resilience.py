@@ -81,6 +81,17 @@ async def test_slow_load_holds_up_no_other_model(slow_repo: Path) -> None:
     assert ready.status_code == 503  # curve is configured but could not be loaded
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_several_workers_each_listen_only_once_loaded(built_repo: Path, workers: int) -> None:
+    """One worker answers while it loads (/healthz at once, /readyz 503). Workers share the port,
+    so there each one's startup, after which uvicorn accepts, waits for its models."""
+    app = create_app(settings_for(built_repo, workers=workers))
+    async with app.router.lifespan_context(app):
+        ready_at_startup = app.state.registry.ready
+        await app.state.loading
+    assert ready_at_startup == (workers > 1)
+
+
 async def test_full_queue_answers_503_at_once(slow_repo: Path) -> None:
     settings = settings_for(slow_repo, models=["curve"], max_queue=4, max_batch_size=2)
     async with Service(settings) as svc:
