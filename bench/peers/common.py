@@ -38,3 +38,36 @@ def load_lenet(models_dir: str, threads: int):
     net = build(LENET, dropout)
     net.load_state_dict(torch.load(folder / STATE_DICT, map_location="cpu", weights_only=True))
     return for_inference(net, LENET)
+
+
+# --------------------------------------------------------------------------- the no-model peers
+# What grpc_noop.py and http_noop.py answer perf_analyzer: LeNet's config and metadata as this
+# service builds them (serving/engine/model_config.py), and zeros of the outputs' shapes.
+
+
+def lenet_config() -> dict:
+    from models.spec import LENET
+    from serving.engine.model_config import config_tensor
+    from serving.engine.tensors import outputs_of
+
+    return {
+        "name": LENET.name,
+        "platform": "none",
+        "max_batch_size": 64,
+        "input": [config_tensor(LENET.input)],
+        "output": [config_tensor(t) for t in outputs_of(LENET)],
+    }
+
+
+def zero_outputs(n: int) -> list[tuple[str, str, list[int], bytes]]:
+    """(name, datatype, shape, raw little-endian bytes) of each LeNet output for `n` items."""
+    import numpy as np
+
+    from models.spec import LENET
+    from serving.engine.tensors import DTYPES, outputs_of
+
+    out = []
+    for t in outputs_of(LENET):
+        shape = [n, *t.shape]
+        out.append((t.name, t.datatype, shape, np.zeros(shape, DTYPES[t.datatype]).tobytes()))
+    return out

@@ -15,25 +15,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import numpy as np
 import uvloop
 from google.protobuf import json_format
 from grpc import aio
 
+from bench.peers.common import lenet_config, zero_outputs
 from models.spec import LENET
-from serving.engine.model_config import config_tensor, model_metadata
-from serving.engine.tensors import DTYPES, outputs_of
+from serving.engine.model_config import model_metadata
 from serving.grpc import protos
 from serving.grpc.protos import model_config_pb2
 from serving.grpc.protos import service_pb2 as pb
 
-CONFIG = {
-    "name": LENET.name,
-    "platform": "none",
-    "max_batch_size": 64,
-    "input": [config_tensor(LENET.input)],
-    "output": [config_tensor(t) for t in outputs_of(LENET)],
-}
+CONFIG = lenet_config()
 
 
 class NoModel(protos.Servicer):
@@ -64,10 +57,9 @@ class NoModel(protos.Servicer):
     ) -> pb.ModelInferResponse:
         n = request.inputs[0].shape[0] if request.inputs else 1
         answer = pb.ModelInferResponse(model_name=LENET.name, model_version="1", id=request.id)
-        for t in outputs_of(LENET):
-            shape = [n, *t.shape]
-            answer.outputs.add(name=t.name, datatype=t.datatype, shape=shape)
-            answer.raw_output_contents.append(np.zeros(shape, DTYPES[t.datatype]).tobytes())
+        for name, datatype, shape, raw in zero_outputs(n):
+            answer.outputs.add(name=name, datatype=datatype, shape=shape)
+            answer.raw_output_contents.append(raw)
         return answer
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.grpc_bench import Outcome, PaRun, first_error, parse_pa, targets
+import pytest
+
+from bench.grpc_bench import Outcome, PaRun, ceiling, first_error, parse_pa, targets
 
 # perf_analyzer 2.41.0 against PyTriton, -i grpc -b 64 --concurrency-range 32 (captured here).
 PA_OK = """*** Measurement Settings ***
@@ -70,8 +72,22 @@ def test_targets_pending_until_measured() -> None:
     assert rows["gRPC, 1 digit, c=32: ours / PyTriton (≥ 2x)"] == ["2.1x", "yes"]
     assert rows["grpc, 64 digits, c=32: ours of the physical limit (≥ 85%)"][1] == "yes"
     assert rows["grpc, 64 digits, c=32: ours ahead of PyTriton"][1] == "yes"
-    floor = PaRun("grpc", 1, 32, infer_per_s=2800.0)
-    rows = {r[0]: r[1:] for r in targets([ours, pt], {"digits_per_s": 10000.0}, floor)}
+    floors = [
+        PaRun("grpc", 1, 32, infer_per_s=2800.0),
+        PaRun("grpc", 64, 32, infer_per_s=128_000.0),
+    ]
+    limit = {"digits_per_s": 10000.0, "ms_per_call": 6.4}  # a call of 64: 6.4 ms
+    rows = {r[0]: r[1:] for r in targets([ours, pt], limit, floors)}
     measured = rows["gRPC, 1 digit, c=32: ours / PyTriton (≥ 2x)"][0]
     assert measured.startswith("2.1x; a grpc.aio server with no model answers 2,800/s")
     assert measured.endswith("4.00x PyTriton")
+    # 64 digits cost at least 0.5 ms (the stack) + 6.4 ms (the model): 9,275 digits/s, 93 %
+    measured = rows["grpc, 64 digits, c=32: ours of the physical limit (≥ 85%)"][0]
+    assert measured.startswith("90% (9,000 of 10,000 digits/s); at most 93% (9,275) for any")
+
+
+def test_ceiling_adds_the_stack_and_the_model_on_one_core() -> None:
+    limit = {"ms_per_call": 1.0}
+    assert ceiling(limit, PaRun("http", 64, 32, infer_per_s=64_000.0)) == pytest.approx(32_000)
+    assert ceiling(limit, PaRun("http", 64, 32, failure="did not start")) is None
+    assert ceiling({}, PaRun("http", 64, 32, infer_per_s=64_000.0)) is None
