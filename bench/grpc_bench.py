@@ -2,7 +2,7 @@
 PyTriton, one server at a time, plus the physical limit (ONNX Runtime alone at batch 64) and the
 floors (servers with no model, bench/peers/http_noop.py and grpc_noop.py, at c=32).
 
-    python -m bench.grpc_bench                  # full run, about 3 minutes
+    python -m bench.grpc_bench                  # full run, about 4 minutes
     python -m bench.grpc_bench --quick          # short windows, under 2 minutes
     python -m bench.grpc_bench --only pytriton --out bench/results/mine.md
 

@@ -9,7 +9,8 @@
 #                                    -> bench/results/attack.md (ARGS=--quick: ~1 min, slow ones cut)
 #   make bench-grpc                  Triton's perf_analyzer over HTTP and gRPC (issue 19), this
 #                                    service and PyTriton, batch 1/64, c=1/32, plus ONNX Runtime
-#                                    alone at batch 64; about 3 minutes -> bench/results/grpc.md
+#                                    alone at batch 64 and each protocol's server with no model;
+#                                    about 4 minutes -> bench/results/grpc.md
 #   make bench-grpc ARGS=--quick     short windows, under 2 minutes -> bench/results/grpc-quick.md
 # ARGS passes flags through, e.g. ARGS='--only ours,floor --models-dir /path/to/repository'.
 # perf_analyzer comes from ../shared/tools/perf-analyzer.sh (ARGS='--perf-analyzer PATH' elsewhere);
