@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -112,22 +112,3 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}; known: {list(known)}")
         return self
-
-
-_SETTINGS: dict[int, Settings] = {}
-
-
-def settings_of(config: Any) -> Settings:
-    """The Service's settings, from the app a uvicorn Config loaded (through any middleware it
-    added; the app keeps them in app.state.settings): for the server's own limits
-    (serving/http/protocol.py). Defaults when the app is not ours."""
-    found = _SETTINGS.get(id(config))
-    if found is None:
-        app: Any = config.loaded_app
-        for _ in range(10):
-            found = getattr(getattr(app, "state", None), "settings", None)
-            if found is not None or not hasattr(app, "app"):
-                break
-            app = app.app
-        found = _SETTINGS[id(config)] = found if isinstance(found, Settings) else Settings()
-    return found

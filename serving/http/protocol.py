@@ -36,13 +36,30 @@ from uvicorn.protocols.http import httptools_impl
 from serving.engine.infer import DISCONNECTED
 from serving.errors import error_bytes
 from serving.http.request import TOO_SLOW
-from serving.settings import settings_of
+from serving.settings import Settings
 
 PINNED = "0.55.0"
 LINGER_S = 2.0  # how long the rest of a refused request is read and dropped
 HEAD_PIECE = 4096  # a large read is fed to the parser in pieces of this size while in a head
 MAX_PIPELINED = 32  # requests one connection may have waiting behind the one being answered
 FLUSH_AT = 64 * 1024  # bytes waiting: write them now rather than at the end of the loop turn
+_SETTINGS: dict[int, Settings] = {}  # per uvicorn Config: each server's, found once
+
+
+def settings_of(config: Config) -> Settings:
+    """The Service's settings, from the app a uvicorn Config loaded (through any middleware it
+    added; the app keeps them in app.state.settings), for the limits here; defaults when the
+    app is not ours."""
+    found = _SETTINGS.get(id(config))
+    if found is None:
+        app: Any = config.loaded_app
+        for _ in range(10):
+            found = getattr(getattr(app, "state", None), "settings", None)
+            if found is not None or not hasattr(app, "app"):
+                break
+            app = app.app
+        found = _SETTINGS[id(config)] = found if isinstance(found, Settings) else Settings()
+    return found
 
 
 class Refused(Exception):
