@@ -19,9 +19,9 @@ import uvicorn
 
 from bench.peers.common import lenet_config, parse_args, zero_outputs
 from models.spec import LENET
+from serving.api.v2_encode import HEADER_LENGTH
 from serving.engine.model_config import model_metadata
 
-HEADER_LENGTH = "inference-header-content-length"
 INFER = f"/v2/models/{LENET.name}/infer"
 GETS = {
     "/v2": {"name": "http-noop", "version": "0", "extensions": []},
@@ -71,17 +71,14 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         message = await receive()
         chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
+    status, json_type = 200, [(b"content-type", b"application/json")]
     if scope["method"] == "POST" and scope["path"] == INFER:
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         body, extra = answer(batch_size(b"".join(chunks), headers.get(HEADER_LENGTH)))
     elif scope["path"] in GETS:
-        body, extra = (
-            json.dumps(GETS[scope["path"]]).encode(),
-            [(b"content-type", b"application/json")],
-        )
+        body, extra = json.dumps(GETS[scope["path"]]).encode(), json_type
     else:
-        body, extra = b'{"error":"not found"}', [(b"content-type", b"application/json")]
-    status = 404 if body.startswith(b'{"error"') else 200
+        status, body, extra = 404, b'{"error":"not found"}', json_type
     length = [(b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": extra + length})
     await send({"type": "http.response.body", "body": body})
